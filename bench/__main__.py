@@ -1,0 +1,240 @@
+"""``make bench``: raw limits and Piazza's pipeline in one run, written to docs/benchmarks.md.
+
+Uses PostgreSQL when ``DATABASE_URL`` points at one (a scratch database is created and dropped),
+SQLite otherwise; always an embedded nats-server of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import raw
+from bench.loadgen import LoadPlan, run_load
+from bench.pipeline import StepResult, run_step, saturate
+from bench.stack import Stack
+from bench.telegram import TelegramResult, connector_throughput
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+async def main(arguments: argparse.Namespace) -> int:
+    from tests.fakes.telegram import FakeTelegram, RateLimits
+
+    with tempfile.TemporaryDirectory(prefix="piazza-bench-") as folder:
+        async with FakeTelegram(rate_limits=RateLimits.unlimited()) as fake:
+            stack = Stack(Path(folder), extra_env={"PIAZZA_TELEGRAM_API_URL": fake.base_url})
+            await stack.start()
+            try:
+                report = await _measure(stack, arguments)
+                print("telegram connector…", flush=True)
+                report["telegram"] = await connector_throughput(
+                    stack, fake, 10_000 if arguments.quick else 30_000
+                )
+            finally:
+                await stack.stop()
+    command = ("DATABASE_URL=postgresql://… " if stack.backend == "postgresql" else "") + "make bench"
+    text = _render(report, stack.backend, command, arguments)
+    if arguments.output:
+        _write_section(Path(arguments.output), stack.backend, text)
+        print(f"results written to {arguments.output}")
+    print(text)
+    return 0
+
+
+async def _measure(stack: Stack, arguments: argparse.Namespace) -> dict[str, object]:
+    assert stack.nats is not None
+    quick = arguments.quick
+    print("raw limits…", flush=True)
+    jetstream = await raw.jetstream_publish(stack.nats.url, count=20_000 if quick else 50_000)
+    database = await raw.database_insert(stack.database_url, count=10_000 if quick else 30_000)
+    hello_port = _free_port()
+    hello = raw.fastapi_hello(
+        hello_port,
+        LoadPlan(
+            url=f"http://127.0.0.1:{hello_port}/hello",
+            secret=stack.secret,
+            rate=20_000,
+            duration=4 if quick else 8,
+            lanes=32,
+        ),
+        run_load,
+    )
+    hello_rate = hello.accepted_requests / (hello.finished - hello.started)
+    print(
+        f"  jetstream publish {jetstream:,.0f}/s  db insert {database:,.0f} rows/s  fastapi hello {hello_rate:,.0f} req/s"
+    )
+    duration = 4.0 if quick else 8.0
+    print("single-event webhooks…", flush=True)
+    single = await saturate(
+        stack, rates=[500, 1000, 1500, 2000, 2500, 3000, 4000], batch=1, lanes=64, duration=duration
+    )
+    print("batched webhooks (100 events a request)…", flush=True)
+    batched = await saturate(
+        stack, rates=[2500, 5000, 7500, 10000, 12500, 15000, 20000], batch=100, lanes=8, duration=duration
+    )
+    print("latency at 1,000 msgs/s…", flush=True)
+    latency_single = await run_step(stack, rate=1000, batch=1, lanes=32, duration=2 * duration)
+    latency_batched = await run_step(stack, rate=1000, batch=100, lanes=4, duration=2 * duration)
+    return {
+        "jetstream": jetstream,
+        "database": database,
+        "hello": hello_rate,
+        "single": single,
+        "batched": batched,
+        "latency_single": latency_single,
+        "latency_batched": latency_batched,
+    }
+
+
+def _best(steps: list[StepResult]) -> float:
+    complete = [s.visible_rate for s in steps if s.complete]
+    return max(complete, default=0.0)
+
+
+def _render(report: dict[str, object], backend: str, command: str, arguments: argparse.Namespace) -> str:
+    jetstream, database, hello = (float(report[k]) for k in ("jetstream", "database", "hello"))  # type: ignore[arg-type]
+    single: list[StepResult] = report["single"]  # type: ignore[assignment]
+    batched: list[StepResult] = report["batched"]  # type: ignore[assignment]
+    lat_single: StepResult = report["latency_single"]  # type: ignore[assignment]
+    lat_batched: StepResult = report["latency_batched"]  # type: ignore[assignment]
+    telegram: TelegramResult = report["telegram"]  # type: ignore[assignment]
+    best_single, best_batched = _best(single), _best(batched)
+    lines = [
+        f"### Pipeline on {backend} — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{command}`{' with --quick' if arguments.quick else ''}. Machine: {os.cpu_count()} cores ({_cpu()}), "
+        f"Python {platform.python_version()}, one web process (ingress + API) and one inbox worker, "
+        "embedded nats-server, the load generator and the readers on the same machine.",
+        "",
+        "Raw limits, measured in the same run:",
+        "",
+        "| raw limit | value |",
+        "|---|---|",
+        f"| JetStream publish, 500 in flight (no Piazza code) | {jetstream:,.0f} msgs/s |",
+        f"| batched INSERT into {backend}, 500 rows a transaction | {database:,.0f} rows/s |",
+        f"| FastAPI hello-world POST, same load generator | {hello:,.0f} req/s |",
+        "",
+        "Piazza, from signed webhook POST to visible in `GET /v1/conversations/{id}/messages`:",
+        "",
+        "| measure | Piazza | ratio to raw | target |",
+        "|---|---|---|---|",
+        f"| batched (100 events a request), sustained | {best_batched:,.0f} msgs/s | {best_batched / database:.0%} of DB insert, "
+        f"{best_batched / jetstream:.0%} of JetStream publish | ≥ 5,000 msgs/s: {_met(best_batched >= 5000)} |",
+        f"| single-event, sustained | {best_single:,.0f} msgs/s | {best_single / hello:.0%} of FastAPI hello | "
+        f"≥ 1,500 msgs/s: {_met(best_single >= 1500)} |",
+        f"| single-event at 1,000 msgs/s, p50 / p99 | {_ms(lat_single.p50_ms)} / {_ms(lat_single.p99_ms)} "
+        f"({lat_single.samples} samples) | | p99 < 250 ms: {_met((lat_single.p99_ms or 1e9) < 250)} |",
+        f"| batched at 1,000 msgs/s, p50 / p99 | {_ms(lat_batched.p50_ms)} / {_ms(lat_batched.p99_ms)} "
+        f"({lat_batched.samples} samples) | | p99 < 250 ms: {_met((lat_batched.p99_ms or 1e9) < 250)} |",
+        "",
+        f"Telegram, {telegram.updates:,} waiting updates from the fake Bot API through the connector into "
+        "JetStream (`bench/telegram.py`):",
+        "",
+        "| measure | value | ratio |",
+        "|---|---|---|",
+        f"| connector, getUpdates → JetStream acked | {telegram.connector_rate:,.0f} updates/s | "
+        f"{telegram.connector_rate / jetstream:.0%} of JetStream publish, "
+        f"{telegram.connector_rate / telegram.fake_drain_rate:.0%} of the fake's drain rate |",
+        f"| raw: the fake drained by a bare getUpdates loop | {telegram.fake_drain_rate:,.0f} updates/s | |",
+        "",
+        "Every step (the rate rises until the pipeline fails to keep up twice):",
+        "",
+        "| kind | target msgs/s | accepted msgs/s | visible msgs/s | p50 | p99 | refused | all visible |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for step in [*single, *batched]:
+        kind = "single" if step.batch == 1 else f"batch {step.batch}"
+        lines.append(
+            f"| {kind} | {step.target:,.0f} | {step.accepted_rate:,.0f} | {step.visible_rate:,.0f} | "
+            f"{_ms(step.p50_ms)} | {_ms(step.p99_ms)} | {step.refused or '-'} | {'yes' if step.complete else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def _write_section(path: Path, backend: str, section: str) -> None:
+    """Replace this backend's section of the results file, keeping the others."""
+    begin, end = f"<!-- bench:{backend}:begin -->", f"<!-- bench:{backend}:end -->"
+    current = path.read_text() if path.exists() else _HEADER
+    block = f"{begin}\n{section}{end}"
+    if begin in current and end in current:
+        before, rest = current.split(begin, 1)
+        current = before + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
+_HEADER = """# Benchmarks
+
+Produced by `make bench` (`python -m bench`; `--quick` for a shorter, noisier run), which measures
+this machine's raw limits and Piazza's pipeline in the same run and reports each Piazza figure as a
+ratio to a raw limit. With `DATABASE_URL` pointing at PostgreSQL it benchmarks on a scratch database
+it creates and drops; otherwise on SQLite. Each backend's latest results replace its section below.
+
+How the pipeline is measured (`bench/pipeline.py`):
+
+* A load generator in its own process posts signed webhooks on 64 concurrent connections (8 for
+  batches), each a *lane* that writes one conversation, at a target rate for 8 seconds per step;
+  the rate rises step by step until the pipeline fails to keep up twice.
+* A message is *visible* when `GET /v1/conversations/{id}/messages` returns it. Two probe lanes are
+  read every 20 ms throughout: latency is taken on them, from the moment the POST was sent, so it
+  includes up to 20 ms of reading interval. The other lanes are read once a second during the load,
+  then every 50 ms until their last message shows up.
+* *Sustained* is the highest rate of messages made visible over a whole step: accepted messages
+  divided by the time from the first POST to the last message visible.
+* Everything runs on the same machine: the load generator, the readers, the web process (ingress and
+  API in one process, as under `make run`), the inbox worker, nats-server and the database.
+* The raw database limit is a plain batched INSERT into an index-free table; Piazza's worker upserts
+  into four indexed tables with order-independent merge rules, which is what the ratio prices.
+* Telegram: the fake Bot API (`tests/fakes/telegram`) runs in the benchmark's process; the connector
+  is a `piazza worker telegram` process of its own, with the inbox worker consuming what it publishes
+  at the same time. The clock runs from its first `getUpdates` until JetStream holds every update.
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter steps (a smoke run, noisier figures)")
+    parser.add_argument(
+        "--output", default=str(ROOT / "docs" / "benchmarks.md"), help="results file ('' to only print)"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    print("$ " + shlex.join([sys.executable, "-m", "bench", *sys.argv[1:]]), flush=True)
+    sys.exit(asyncio.run(main(_arguments())))

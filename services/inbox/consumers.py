@@ -1,0 +1,187 @@
+"""The inbox consumer: inbound events from JetStream into the conversation store.
+
+It runs as its own process (``piazza worker inbox``): a small ASGI app whose lifespan runs the
+consumer, so it shares the health, readiness and metrics endpoints and the graceful shutdown of every
+other Piazza process. SIGTERM finishes the batch in hand, acks it, drains NATS and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.inbox.config import InboxSettings
+from services.inbox.outbox import sweep
+from services.inbox.service.ingest import IngestMemory, store_events
+from services.inbox.service.outbound import apply_outcome
+from shared.bus.client import Bus
+from shared.bus.consumer import BatchConsumer, BatchHandler, Delivery
+from shared.bus.topology import INBOX_INBOUND, INBOX_OUTCOMES
+from shared.db import create_engine, is_transient_db_error, read_session_factory, session_factory
+from shared.events import (
+    MessageDeleted,
+    MessageEdited,
+    MessageReceived,
+    ReactionChanged,
+    ThreadChanged,
+    utcnow,
+)
+from shared.events.commands import ModerationCompleted, ReplyFailed, ReplySent
+from shared.events.registry import InboundFact
+from shared.http import Component, build_app
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+STORED = Counter("piazza_events_stored_total", "Inbound events written to the conversation store", ["type"])
+BATCH_SECONDS = Histogram(
+    "piazza_inbox_batch_seconds",
+    "Time to store one batch, commit included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+_INBOUND_TYPES = (MessageReceived, MessageEdited, MessageDeleted, ReactionChanged, ThreadChanged)
+
+
+def ingest_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
+    """Store each batch in one transaction; refuse events that are not inbound messages."""
+    memory = IngestMemory()
+
+    async def handle(batch: Sequence[Delivery]) -> Mapping[int, str]:
+        started = time.perf_counter()
+        refused: dict[int, str] = {}
+        events: list[tuple[InboundFact, int]] = []
+        positions: list[int] = []
+        for index, delivery in enumerate(batch):
+            if isinstance(delivery.event, _INBOUND_TYPES):
+                events.append((delivery.event, delivery.stream_sequence))
+                positions.append(index)
+            else:
+                refused[index] = f"the inbox does not store {delivery.event.type} events"
+        try:
+            async with sessions() as session, session.begin():
+                stored = await store_events(session, events, utcnow(), memory)
+        except BaseException:
+            memory.forget()
+            raise
+        memory.remember(stored.plan, stored.workspaces)
+        refused.update({positions[i]: reason for i, reason in stored.refused.items()})
+        for index, delivery in enumerate(batch):
+            if index not in refused:
+                STORED.labels(delivery.event.type).inc()
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        return refused
+
+    return handle
+
+
+_OUTCOME_TYPES = (ReplySent, ReplyFailed, ModerationCompleted)
+
+
+def outcome_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
+    """Record what the reply service reports, a batch per transaction."""
+
+    async def handle(batch: Sequence[Delivery]) -> Mapping[int, str]:
+        refused: dict[int, str] = {}
+        async with sessions() as session, session.begin():
+            now = utcnow()
+            for index, delivery in enumerate(batch):
+                if isinstance(delivery.event, _OUTCOME_TYPES):
+                    await apply_outcome(session, delivery.event, now)
+                else:
+                    refused[index] = f"the inbox does not record {delivery.event.type} outcomes"
+        return refused
+
+    return handle
+
+
+def worker_component(settings: InboxSettings | None = None) -> Component:
+    """The consumer as a lifespan, with database and NATS readiness checks."""
+    settings = settings or InboxSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url(), pool_size=2)
+        sessions = session_factory(engine)
+        bus = await Bus.from_settings(settings, name="inbox-worker")
+        consumer = BatchConsumer(
+            bus,
+            INBOX_INBOUND,
+            ingest_handler(sessions),
+            is_transient=is_transient_db_error,
+            batch_size=settings.batch_size,
+            concurrency=settings.consumer_concurrency,
+        )
+        outcomes = BatchConsumer(
+            bus, INBOX_OUTCOMES, outcome_handler(sessions), is_transient=is_transient_db_error
+        )
+        stop = asyncio.Event()
+        outbox = sweep(sessions, read_session_factory(engine), bus, stop)
+        task = asyncio.create_task(_run_all(consumer, outcomes, outbox, stop), name="inbox-consumers")
+        task.add_done_callback(_exit_if_crashed)
+        app.state.worker = (engine, bus, task)
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=30)
+            except Exception as exc:  # already logged by the callback, or the wait timed out
+                log.warning("inbox.worker.stop_incomplete", error=repr(exc))
+            await bus.close()
+            await engine.dispose()
+
+    async def check_database(app: FastAPI) -> None:
+        engine = app.state.worker[0]
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def check_nats(app: FastAPI) -> None:
+        bus: Bus = app.state.worker[1]
+        if not bus.is_connected:
+            raise ConnectionError("not connected to NATS")
+
+    async def check_consumer(app: FastAPI) -> None:
+        task: asyncio.Task[None] = app.state.worker[2]
+        if task.done():
+            raise RuntimeError("the consumer stopped")
+
+    return Component(
+        name="worker",
+        routers=[],
+        lifespan=lifespan,
+        checks={"database": check_database, "nats": check_nats, "consumer": check_consumer},
+    )
+
+
+async def _run_all(
+    inbound: BatchConsumer, outcomes: BatchConsumer, outbox: Coroutine[Any, Any, None], stop: asyncio.Event
+) -> None:
+    """Inbound events, outcomes, and the outbox sweep, until stopped (one failing stops all)."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(inbound.run(stop))
+        group.create_task(outcomes.run(stop))
+        group.create_task(outbox)
+
+
+def _exit_if_crashed(task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("inbox.worker.crashed", exc_info=task.exception())
+    # Let the server shut down and the supervisor (or Kubernetes) start a fresh process.
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def create_worker_app(settings: InboxSettings | None = None) -> FastAPI:
+    """The inbox consumer process (``uvicorn --factory services.inbox.consumers:create_worker_app``)."""
+    return build_app("Piazza inbox worker", [worker_component(settings)])

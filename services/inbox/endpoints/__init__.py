@@ -1,0 +1,1 @@
+"""The inbox's HTTP routes: thin translation between HTTP and the service layer."""

@@ -1,0 +1,183 @@
+"""``/v1/channels``: register channel accounts and watch their health."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.inbox.dependencies import AdminDep, PrincipalDep, StateDep
+from services.inbox.errors import InvalidCursor
+from services.inbox.models import Channel
+from services.inbox.schemas import (
+    ChannelCreate,
+    ChannelHealthOut,
+    ChannelOut,
+    ChannelProblemOut,
+    ChannelUpdate,
+    ChannelWithSecret,
+    Page,
+    TelegramChannelCreate,
+)
+from services.inbox.service import channels as service
+from services.inbox.service import telegram
+from services.inbox.state import InboxState
+from shared.bus.client import BusUnavailable
+from shared.errors import ServiceUnavailable
+from shared.events import utcnow
+from shared.http.pagination import CursorError, decode_cursor, encode_cursor
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+router = APIRouter(prefix="/v1/channels", tags=["channels"])
+
+
+def _webhook_url(state: InboxState, channel: Channel) -> str | None:
+    public = state.settings.public_url.rstrip("/")
+    if channel.type == "webhook":
+        return f"{public}/webhooks/{channel.id}"
+    if channel.type == "telegram" and channel.config.get("mode") == "webhook":
+        return telegram.webhook_url(public, channel.id)
+    return None
+
+
+async def _shape(state: InboxState, channel: Channel) -> ChannelOut:
+    try:
+        report = await state.health_board.read(channel.id)
+    except BusUnavailable:
+        report = None  # health is advisory; the channel itself is still served
+    health = service.health(channel, report)
+    username = channel.config.get("bot_username")
+    return ChannelOut(
+        id=channel.id,
+        type=channel.type,
+        name=channel.name,
+        status=channel.status,
+        mode=channel.config.get("mode"),
+        account=f"@{username}" if username else None,
+        webhook_url=_webhook_url(state, channel),
+        created_at=channel.created_at,
+        updated_at=channel.updated_at,
+        health=ChannelHealthOut(
+            status=health.status,
+            last_event_at=health.last_event_at,
+            connected=health.connected,
+            last_update_at=health.last_update_at,
+            backlog=health.backlog,
+            last_error=ChannelProblemOut.model_validate(health.last_error.model_dump())
+            if health.last_error
+            else None,
+        ),
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_channel(
+    body: ChannelCreate, principal: AdminDep, state: StateDep, response: Response
+) -> ChannelWithSecret:
+    """Register a channel account: a webhook source (its signing secret is in this response only:
+    store it), or a Telegram bot (its token is checked with Telegram, sealed, and never shown again)."""
+    secret = None
+    try:
+        async with state.transaction() as session:
+            if isinstance(body, TelegramChannelCreate):
+                channel = await telegram.create_telegram_channel(
+                    session,
+                    state.directory,
+                    state.box,
+                    state.telegram,
+                    workspace_id=principal.workspace_id,
+                    token=body.bot_token.get_secret_value(),
+                    mode=body.mode,
+                    name=body.name,
+                    public_url=state.settings.public_url,
+                    now=utcnow(),
+                )
+            else:
+                channel, secret = await service.create_webhook_channel(
+                    session, state.directory, state.box, principal.workspace_id, body.name, utcnow()
+                )
+    except BusUnavailable as exc:
+        raise ServiceUnavailable("The channel directory (NATS) is unavailable; nothing was created.") from exc
+    log.info("inbox.channel.created", channel_id=str(channel.id), type=channel.type)
+    response.headers["Location"] = f"/v1/channels/{channel.id}"
+    shaped = await _shape(state, channel)
+    return ChannelWithSecret(**shaped.model_dump(), signing_secret=secret)
+
+
+@router.patch("/{channel_id}")
+async def update_channel(
+    channel_id: UUID, body: ChannelUpdate, principal: AdminDep, state: StateDep
+) -> ChannelOut:
+    """Rename a channel, or switch a Telegram bot between polling and webhook mode (Piazza sets or
+    removes the bot's webhook)."""
+    try:
+        async with state.transaction() as session:
+            channel = await telegram.update_channel(
+                session,
+                state.directory,
+                state.box,
+                state.telegram,
+                workspace_id=principal.workspace_id,
+                channel_id=channel_id,
+                name=body.name,
+                mode=body.mode,
+                public_url=state.settings.public_url,
+                now=utcnow(),
+            )
+    except BusUnavailable as exc:
+        raise ServiceUnavailable("The channel directory (NATS) is unavailable; nothing was changed.") from exc
+    return await _shape(state, channel)
+
+
+@router.get("")
+async def list_channels(
+    principal: PrincipalDep,
+    state: StateDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ChannelOut]:
+    """The workspace's channel accounts, oldest first."""
+    after = None
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor, datetime, UUID)
+        except CursorError as exc:
+            raise InvalidCursor(str(exc)) from exc
+    async with state.reading() as session:
+        channels = await service.list_channels(session, principal.workspace_id, after, limit + 1)
+    page = channels[:limit]
+    return Page[ChannelOut](
+        data=list(await asyncio.gather(*(_shape(state, c) for c in page))),
+        has_more=len(channels) > limit,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if page else cursor,
+    )
+
+
+@router.get("/{channel_id}")
+async def get_channel(channel_id: UUID, principal: PrincipalDep, state: StateDep) -> ChannelOut:
+    """One channel account with its health: last event stored, last problem a connector saw."""
+    async with state.reading() as session:
+        channel = await service.get_channel(session, principal.workspace_id, channel_id)
+    return await _shape(state, channel)
+
+
+@router.post("/{channel_id}/rotate-secret")
+async def rotate_secret(channel_id: UUID, principal: AdminDep, state: StateDep) -> ChannelWithSecret:
+    """Issue a new signing secret; the previous one keeps verifying for the grace period (24 h)."""
+    grace = timedelta(hours=state.settings.secret_grace_hours)
+    try:
+        async with state.transaction() as session:
+            channel, secret = await service.rotate_secret(
+                session, state.directory, state.box, principal.workspace_id, channel_id, utcnow(), grace
+            )
+    except BusUnavailable as exc:
+        raise ServiceUnavailable(
+            "The channel directory (NATS) is unavailable; the secret is unchanged."
+        ) from exc
+    shaped = await _shape(state, channel)
+    return ChannelWithSecret(**shaped.model_dump(), signing_secret=secret)

@@ -1,0 +1,162 @@
+"""Outbound replies, moderation requests, the outbox, idempotency keys and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.inbox.models import AuditEntry, IdempotencyKey, Message, OutboxEntry
+from shared.db import insert_for
+
+
+async def add_message(session: AsyncSession, message: Message) -> None:
+    """Store a new outbound message."""
+    session.add(message)
+    await session.flush()
+
+
+async def add_outbox(session: AsyncSession, entry: OutboxEntry) -> None:
+    """Queue an event to publish once the transaction commits."""
+    session.add(entry)
+    await session.flush()
+
+
+async def unpublished(
+    session: AsyncSession, *, ids: list[str] | None = None, before: datetime | None = None, limit: int = 500
+) -> list[OutboxEntry]:
+    """Outbox entries not yet published: these ids, or those created before ``before``."""
+    query = select(OutboxEntry).where(OutboxEntry.published_at.is_(None))
+    if ids is not None:
+        query = query.where(OutboxEntry.id.in_(ids))
+    if before is not None:
+        query = query.where(OutboxEntry.created_at < before)
+    return list((await session.scalars(query.order_by(OutboxEntry.created_at).limit(limit))).all())
+
+
+async def mark_published(session: AsyncSession, ids: list[str], at: datetime) -> None:
+    """Record that these entries reached the bus."""
+    await session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(ids), OutboxEntry.published_at.is_(None))
+        .values(published_at=at)
+    )
+
+
+async def idempotent_answer(session: AsyncSession, workspace_id: UUID, key: str) -> IdempotencyKey | None:
+    """The stored answer to an earlier request with this key."""
+    return await session.get(IdempotencyKey, (workspace_id, key))
+
+
+async def remember_answer(
+    session: AsyncSession,
+    workspace_id: UUID,
+    key: str,
+    request_hash: str,
+    status: int,
+    response: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Store the answer for a key; False if another request stored one first (it wins)."""
+    table = IdempotencyKey.__table__
+    statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
+        index_elements=[table.c.workspace_id, table.c.key]
+    )
+    result = await session.execute(
+        statement,
+        [
+            {
+                "workspace_id": workspace_id,
+                "key": key,
+                "request_hash": request_hash,
+                "status_code": status,
+                "response": response,
+                "created_at": now,
+            }
+        ],
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_audit(session: AsyncSession, entry: AuditEntry) -> None:
+    """Record an action."""
+    session.add(entry)
+    await session.flush()
+
+
+async def mark_sent(
+    session: AsyncSession, message_id: UUID, platform_ids: list[str], sent_at: datetime, now: datetime
+) -> None:
+    """A reply reached the platform: it takes the platform's id (unless an echo of it already holds
+    that id, as a business chat's copy of a bot's message may) and stops being pending."""
+    first = platform_ids[0]
+    current = await session.get(Message, message_id)
+    if current is None:
+        return
+    twin = aliased(Message)
+    taken = exists().where(
+        and_(twin.channel_id == current.channel_id, twin.external_id == first, twin.id != message_id)
+    )
+    taken_now = bool(await session.scalar(select(taken)))
+    values: dict[str, Any] = {
+        "delivery_status": "sent",
+        "delivery_error": None,
+        "sent_at": sent_at,
+        "text_version_at": sent_at,
+        "meta": {**current.meta, "platform_message_ids": platform_ids},
+        "updated_at": now,
+    }
+    if not taken_now:
+        values["external_id"] = first
+    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+
+
+async def mark_failed(
+    session: AsyncSession, message_id: UUID, status: str, reason: str, now: datetime
+) -> None:
+    """A reply was not sent (``failed``), or may not have been (``unknown``)."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.delivery_status.in_(("pending", "unknown", "failed")))
+        .values(delivery_status=status, delivery_error=reason, updated_at=now)
+    )
+
+
+async def complete_audit(
+    session: AsyncSession, entry_id: UUID, *, ok: bool, reason: str | None, now: datetime
+) -> AuditEntry | None:
+    """Record what the platform said to an action."""
+    entry = await session.get(AuditEntry, entry_id)
+    if entry is None:
+        return None
+    entry.status = "applied" if ok else "failed"
+    entry.detail = {**entry.detail, **({"reason": reason} if reason else {})}
+    entry.updated_at = now
+    return entry
+
+
+async def mark_deleted_by_agent(session: AsyncSession, message_id: UUID, at: datetime, now: datetime) -> None:
+    """The platform deleted a message an agent asked to delete."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.deleted_at.is_(None))
+        .values(deleted_at=at, updated_at=now)
+    )
+
+
+async def list_audit(
+    session: AsyncSession, workspace_id: UUID, before: tuple[datetime, UUID] | None, limit: int
+) -> list[AuditEntry]:
+    """The workspace's audit entries, newest first."""
+    query = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
+    if before is not None:
+        at, entry_id = before
+        query = query.where(
+            (AuditEntry.created_at < at) | and_(AuditEntry.created_at == at, AuditEntry.id < entry_id)
+        )
+    query = query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,283 @@
+"""Request and response bodies of the inbox API (never reused as bus events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
+
+T = TypeVar("T")
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+def _printable(value: str) -> str:
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results in a stable order.
+
+    ``has_more`` says whether more items follow right now. ``next_cursor`` points just after the last
+    item (it is the cursor you sent when the page is empty, null only for an empty first page): pass
+    it as ``cursor`` to continue. On a conversation's messages, following it later shows the
+    messages that arrived since with a later send time; a message that arrives late with an earlier
+    send time takes its chronological place before the cursor, so refresh a conversation you show.
+    """
+
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None
+
+
+BotToken = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")]
+
+
+class WebhookChannelCreate(BaseModel):
+    """A webhook source: anything that can POST signed events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"]
+    name: Name
+
+
+class TelegramChannelCreate(BaseModel):
+    """A Telegram bot. Its token is checked with ``getMe``, stored sealed, and never shown again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["telegram"]
+    bot_token: SecretStr = Field(description="The token @BotFather gave, like 123456:ABC-DEF...")
+    mode: Literal["polling", "webhook"] = Field(
+        "polling", description="polling: Piazza long-polls getUpdates; webhook: Telegram calls Piazza."
+    )
+    name: Name | None = None
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        TypeAdapter(BotToken).validate_python(value.get_secret_value())
+        return value
+
+
+ChannelCreate = Annotated[WebhookChannelCreate | TelegramChannelCreate, Field(discriminator="type")]
+"""A channel account to register."""
+
+
+class ChannelUpdate(BaseModel):
+    """Changes to a channel account; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    mode: Literal["polling", "webhook"] | None = Field(None, description="Telegram only: how updates arrive.")
+
+
+class ChannelProblemOut(BaseModel):
+    """The last problem a connector reported."""
+
+    code: str
+    message: str
+    component: str
+    at: datetime
+
+
+class ChannelHealthOut(BaseModel):
+    """``ok`` (events flow, or the connector reaches the platform), ``idle`` (nothing yet) or ``error``
+    (a problem newer than the last event)."""
+
+    status: Literal["ok", "idle", "error"]
+    last_event_at: datetime | None = Field(
+        description="When the store last received an event of this channel."
+    )
+    connected: bool | None = Field(
+        None, description="Whether the connector reaches the platform (polled bots)."
+    )
+    last_update_at: datetime | None = Field(None, description="When the connector last received an update.")
+    backlog: int | None = Field(None, description="Updates waiting at the platform, when it says.")
+    last_error: ChannelProblemOut | None
+
+
+class ChannelOut(BaseModel):
+    """A channel account."""
+
+    id: UUID
+    type: str
+    name: str
+    status: str
+    mode: str | None = Field(None, description="Telegram: polling or webhook.")
+    account: str | None = Field(None, description="The platform account, e.g. the bot's @username.")
+    webhook_url: str | None = Field(
+        description="Where the platform or source must send events, if it sends them."
+    )
+    created_at: datetime
+    updated_at: datetime
+    health: ChannelHealthOut
+
+
+class ChannelWithSecret(ChannelOut):
+    """A channel with its signing secret, shown only when the secret is created (webhook sources)."""
+
+    signing_secret: str | None = Field(
+        description="Standard Webhooks secret (whsec_...) of a webhook source. Store it now: it is shown once."
+    )
+
+
+class ConversationOut(BaseModel):
+    """A conversation: one thread on one channel account."""
+
+    id: UUID
+    channel_id: UUID
+    external_id: str = Field(description="The platform's id of the thread.")
+    title: str | None
+    status: str
+    last_activity_at: datetime = Field(description="Send time of the newest message; orders the list.")
+    last_message_preview: str | None = Field(
+        description="The newest message that is not deleted: its text (shortened) or its media type."
+    )
+    version: int = Field(description="Changes when an agent changes the conversation (not on new messages).")
+    created_at: datetime
+    updated_at: datetime = Field(description="When an event last touched the conversation or its messages.")
+
+
+class AuthorOut(BaseModel):
+    """Who wrote a message: the platform identity and the contact it belongs to."""
+
+    identity_id: UUID
+    contact_id: UUID
+    namespace: str
+    external_id: str
+    handle: str | None
+    name: str | None
+
+
+ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=32768), AfterValidator(_no_nul)]
+
+
+class ReplyCreate(BaseModel):
+    """A reply to send into a conversation (split into several messages if the platform needs it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: ReplyText
+    reply_to_message_id: UUID | None = Field(None, description="Answer this message of the conversation.")
+
+
+class DeliveryOut(BaseModel):
+    """Where an outbound message stands: ``pending``, ``sent``, ``failed`` (with the reason) or
+    ``unknown`` (the sender stopped mid-send: check the chat before sending again)."""
+
+    status: Literal["pending", "sent", "failed", "unknown"]
+    error: str | None
+
+
+class BanCreate(BaseModel):
+    """Ban an author of this conversation's group from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identity_id: UUID
+
+
+class AuditEntryOut(BaseModel):
+    """An agent's or admin's action and what came of it."""
+
+    id: UUID
+    action: str
+    target_type: str
+    target_id: str
+    status: Literal["requested", "applied", "failed"]
+    actor_token_id: UUID | None
+    detail: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReplyToOut(BaseModel):
+    """The message this one answers; ``message_id`` is null until that message is stored."""
+
+    external_id: str
+    message_id: UUID | None
+
+
+class MessageOut(BaseModel):
+    """A message, with its current content."""
+
+    id: UUID
+    conversation_id: UUID
+    channel_id: UUID
+    external_id: str
+    direction: str
+    author: AuthorOut | None
+    text: str | None
+    attachments: list[dict[str, Any]]
+    reply_to: ReplyToOut | None
+    reactions: dict[str, int] = Field(description="How many people reacted with each reaction.")
+    delivery: DeliveryOut | None = Field(None, description="For messages sent from Piazza: where they stand.")
+    meta: dict[str, Any] = Field(
+        description="Platform details for rendering: entities (UTF-16 offsets), forwarded_from, media_group_id..."
+    )
+    sent_at: datetime | None
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime
+
+
+class RevisionOut(BaseModel):
+    """One version of a message's content."""
+
+    kind: Literal["created", "edited"]
+    text: str | None
+    attachments: list[dict[str, Any]]
+    at: datetime | None
+
+
+class MessageHistoryOut(BaseModel):
+    """A message and every version of its content, oldest first."""
+
+    message_id: UUID
+    revisions: list[RevisionOut]
+
+
+class IdentityOut(BaseModel):
+    """A contact's handle on one platform."""
+
+    id: UUID
+    namespace: str
+    external_id: str
+    handle: str | None
+    name: str | None
+    created_at: datetime
+
+
+class ContactOut(BaseModel):
+    """A person and their identities."""
+
+    id: UUID
+    name: str | None
+    identities: list[IdentityOut]
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,92 @@
+"""Reading conversations, messages and contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inbox.errors import ContactNotFound, ConversationNotFound, MessageNotFound
+from services.inbox.models import Contact, Identity, Message, MessageRevision
+from services.inbox.repository import reads as repo
+from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
+
+PREVIEW_LENGTH = 280
+
+
+def preview(row: ConversationRow) -> str | None:
+    """What a conversation list shows of the newest visible message: its text, or its media type."""
+    if row.latest_text:
+        return row.latest_text[:PREVIEW_LENGTH]
+    if row.latest_attachments:
+        return f"[{row.latest_attachments[0].get('type', 'attachment')}]"
+    return None
+
+
+async def list_conversations(
+    session: AsyncSession,
+    workspace_id: UUID,
+    where: ConversationFilter,
+    before: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[ConversationRow]:
+    """A page of conversations, most recent activity first."""
+    return await repo.list_conversations(session, workspace_id, where, before, limit)
+
+
+async def get_conversation(
+    session: AsyncSession, workspace_id: UUID, conversation_id: UUID
+) -> ConversationRow:
+    """A conversation, or ConversationNotFound (also for another workspace's)."""
+    row = await repo.get_conversation(session, workspace_id, conversation_id)
+    if row is None:
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    return row
+
+
+async def list_messages(
+    session: AsyncSession,
+    workspace_id: UUID,
+    conversation_id: UUID,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    *,
+    include_deleted: bool,
+) -> list[MessageRow]:
+    """A page of a conversation's messages, oldest first (ConversationNotFound if it does not exist)."""
+    rows = await repo.list_messages(
+        session, workspace_id, conversation_id, after, limit, include_deleted=include_deleted
+    )
+    if not rows and not await repo.conversation_exists(session, workspace_id, conversation_id):
+        # Only an empty page needs to tell "no such conversation" from "nothing (more) in it".
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    return rows
+
+
+async def get_message(session: AsyncSession, workspace_id: UUID, message_id: UUID) -> MessageRow:
+    """A message with its author, reply link and reactions, or MessageNotFound."""
+    row = await repo.get_message_row(session, workspace_id, message_id)
+    if row is None:
+        raise MessageNotFound(f"message {message_id} not found")
+    return row
+
+
+async def message_history(
+    session: AsyncSession, workspace_id: UUID, message_id: UUID
+) -> tuple[Message, list[MessageRevision]]:
+    """A message and its edits."""
+    message = await repo.get_message(session, workspace_id, message_id)
+    if message is None:
+        raise MessageNotFound(f"message {message_id} not found")
+    return message, await repo.list_revisions(session, message.id)
+
+
+async def get_contact(
+    session: AsyncSession, workspace_id: UUID, contact_id: UUID
+) -> tuple[Contact, list[Identity]]:
+    """A contact and its identities, or ContactNotFound."""
+    contact = await repo.get_contact(session, workspace_id, contact_id)
+    if contact is None:
+        raise ContactNotFound(f"contact {contact_id} not found")
+    return contact, await repo.contact_identities(session, contact.id)

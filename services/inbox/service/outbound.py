@@ -1,0 +1,241 @@
+"""Replies and moderation: what an agent asks for, written with its command in one transaction.
+
+The command goes through the outbox (published after the commit), so the stored state and the
+command never diverge; the reply service acts and publishes an outcome, which the inbox worker
+records (:func:`apply_outcome`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inbox.errors import ConversationNotFound, MessageNotFound
+from services.inbox.models import AuditEntry, Channel, Message, OutboxEntry
+from services.inbox.repository import channels as channel_repo
+from services.inbox.repository import outbound as repo
+from services.inbox.repository import reads
+from shared.errors import BadRequest, Conflict, NotFound
+from shared.events import Event, encode_event
+from shared.events.commands import (
+    ModerationAction,
+    ModerationCompleted,
+    ModerationRequest,
+    ModerationRequested,
+    ReplyFailed,
+    ReplyRequest,
+    ReplyRequested,
+    ReplySent,
+    command_subject,
+)
+
+REPLYING_PLATFORMS = frozenset({"telegram"})
+"""Channel types Piazza can send through (webhook sources only send to Piazza)."""
+
+
+class RepliesNotSupported(Conflict):
+    """The channel cannot carry replies."""
+
+    code = "replies_not_supported"
+
+
+class IdempotencyKeyReused(Conflict):
+    """The same ``Idempotency-Key`` came with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored answer to a request repeated with the same ``Idempotency-Key``."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(*parts: object) -> str:
+    """A fingerprint of a request, to tell a repeat from a different request under the same key."""
+    return hashlib.sha256(orjson.dumps(parts, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def replay(session: AsyncSession, workspace_id: uuid.UUID, key: str, fingerprint: str) -> Replay | None:
+    """The earlier answer to this key, if the request is the same; IdempotencyKeyReused if not."""
+    stored = await repo.idempotent_answer(session, workspace_id, key)
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise IdempotencyKeyReused("This Idempotency-Key was used for a different request.")
+    return Replay(stored.status_code, stored.response)
+
+
+async def remember(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    status: int,
+    body: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Keep the answer for repeats; a concurrent twin that got there first makes this one fail."""
+    if not await repo.remember_answer(session, workspace_id, key, fingerprint, status, body, now):
+        raise Conflict("A request with this Idempotency-Key is being handled; retry to get its answer.")
+
+
+async def _queue(session: AsyncSession, subject: str, event: Event, now: datetime) -> str:
+    await repo.add_outbox(
+        session,
+        OutboxEntry(id=event.id, subject=subject, payload=encode_event(event).decode(), created_at=now),
+    )
+    return event.id
+
+
+async def _channel(session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+    channel = await channel_repo.get_channel(session, workspace_id, channel_id)
+    if channel is None:
+        raise NotFound("the conversation's channel no longer exists")
+    return channel
+
+
+async def send_reply(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    token_id: uuid.UUID | None,
+    conversation_id: uuid.UUID,
+    text: str,
+    reply_to_message_id: uuid.UUID | None,
+    now: datetime,
+) -> tuple[Message, str]:
+    """Store a pending reply and queue its command; returns the message and the outbox entry id."""
+    found = await reads.get_conversation(session, workspace_id, conversation_id)
+    if found is None:
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    conversation = found.conversation
+    channel = await _channel(session, workspace_id, conversation.channel_id)
+    if channel.type not in REPLYING_PLATFORMS:
+        raise RepliesNotSupported(
+            f"{channel.type} channels only send events to Piazza; there is nowhere to reply through."
+        )
+    target = None
+    if reply_to_message_id is not None:
+        target = await reads.get_message(session, workspace_id, reply_to_message_id)
+        if target is None or target.conversation_id != conversation.id:
+            raise MessageNotFound(f"message {reply_to_message_id} is not in this conversation")
+        if target.external_id.startswith("piazza:"):
+            raise BadRequest("That reply has not reached the platform yet; reply to it once it is sent.")
+    message_id = uuid.uuid4()
+    message = Message(
+        id=message_id,
+        workspace_id=workspace_id,
+        channel_id=channel.id,
+        conversation_id=conversation.id,
+        external_id=f"piazza:{message_id}",
+        direction="outbound",
+        author_identity_id=None,
+        text=text,
+        attachments=[],
+        reply_to_external_id=target.external_id if target else None,
+        sent_at=None,
+        occurred_at=now,
+        received_seq=0,
+        text_version_at=now,
+        original_saved=False,
+        edited_at=None,
+        deleted_at=None,
+        meta={},
+        delivery_status="pending",
+        sent_by_token_id=token_id,
+        created_at=now,
+        updated_at=now,
+    )
+    await repo.add_message(session, message)
+    command = ReplyRequested(
+        workspace=str(workspace_id),
+        source="inbox",
+        payload=ReplyRequest(
+            message_id=message_id,
+            channel_id=channel.id,
+            platform=channel.type,
+            thread_external_id=conversation.external_id,
+            text=text,
+            reply_to_external_id=target.external_id if target else None,
+            reply_to_meta=target.meta if target else {},
+        ),
+    )
+    return message, await _queue(session, command_subject("reply", channel.id), command, now)
+
+
+async def request_moderation(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    token_id: uuid.UUID | None,
+    action: ModerationAction,
+    conversation_id: uuid.UUID,
+    message: Message | None = None,
+    user_external_id: str | None = None,
+    target_label: str,
+    now: datetime,
+) -> tuple[AuditEntry, str]:
+    """Record a moderation request in the audit log and queue its command."""
+    found = await reads.get_conversation(session, workspace_id, conversation_id)
+    if found is None:
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    channel = await _channel(session, workspace_id, found.conversation.channel_id)
+    if channel.type not in REPLYING_PLATFORMS:
+        raise RepliesNotSupported(f"Piazza cannot moderate {channel.type} channels on the platform.")
+    entry = AuditEntry(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        actor_token_id=token_id,
+        action=action,
+        target_type="message" if message is not None else "identity",
+        target_id=target_label,
+        status="requested",
+        detail={"conversation_id": str(conversation_id)},
+        created_at=now,
+        updated_at=now,
+    )
+    await repo.add_audit(session, entry)
+    command = ModerationRequested(
+        workspace=str(workspace_id),
+        source="inbox",
+        payload=ModerationRequest(
+            action_id=entry.id,
+            channel_id=channel.id,
+            platform=channel.type,
+            action=action,
+            thread_external_id=found.conversation.external_id,
+            message_external_id=message.external_id if message is not None else None,
+            user_external_id=user_external_id,
+        ),
+    )
+    return entry, await _queue(session, command_subject("moderation", channel.id), command, now)
+
+
+OutcomeEvent = ReplySent | ReplyFailed | ModerationCompleted
+
+
+async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetime) -> None:
+    """Record what the reply service reports; applying the same outcome twice changes nothing."""
+    if isinstance(event, ReplySent):
+        sent = event.payload
+        await repo.mark_sent(session, sent.message_id, list(sent.platform_message_ids), sent.sent_at, now)
+    elif isinstance(event, ReplyFailed):
+        failure = event.payload
+        status: Literal["failed", "unknown"] = "unknown" if failure.code == "delivery_unknown" else "failed"
+        await repo.mark_failed(session, failure.message_id, status, f"{failure.code}: {failure.reason}", now)
+    else:
+        outcome = event.payload
+        entry = await repo.complete_audit(
+            session, outcome.action_id, ok=outcome.ok, reason=outcome.reason, now=now
+        )
+        if entry is not None and outcome.ok and outcome.action == "delete_message":
+            await repo.mark_deleted_by_agent(session, uuid.UUID(entry.target_id), outcome.at, now)

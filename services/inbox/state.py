@@ -1,0 +1,51 @@
+"""The inbox's per-process state, shared by its endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.inbox.config import InboxSettings
+from services.inbox.service.access import Principal
+from shared.bus.client import Bus
+from shared.channels import ChannelDirectory, ChannelHealthBoard
+from shared.crypto import SecretBox
+from shared.platforms.telegram.client import TelegramClient
+
+
+@dataclass
+class InboxState:
+    """Everything the inbox endpoints use, built once per process."""
+
+    settings: InboxSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    directory: ChannelDirectory
+    health_board: ChannelHealthBoard
+    box: SecretBox
+    principals: TTLCache[str, Principal]
+    http: httpx.AsyncClient
+    """Outbound HTTP (platform APIs)."""
+
+    def telegram(self, token: str) -> TelegramClient:
+        """A Bot API client for a bot token."""
+        return TelegramClient(token, base_url=self.settings.telegram_api_url, http=self.http)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed when the block succeeds."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: statements run without a surrounding transaction."""
+        async with self.read_sessions() as session:
+            yield session

@@ -1,0 +1,1 @@
+"""The reply service: sends replies and moderation actions to the platforms, and reports the outcome."""

@@ -1,0 +1,1 @@
+"""The Telegram connector: long-polls each bot in polling mode and publishes its updates."""

@@ -1,0 +1,56 @@
+"""Run a service's Alembic migrations from code (start-up, ``piazza migrate``, test fixtures).
+
+Each service keeps its own history in ``services/<name>/migrations`` with its own version table, so
+services never share a migration chain. On PostgreSQL an advisory lock serialises replicas that
+start at once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def alembic_config(migrations_dir: Path, version_table: str) -> Config:
+    """The Alembic configuration of one service's migration folder."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["version_table"] = version_table
+    return config
+
+
+async def upgrade(
+    engine: AsyncEngine, migrations_dir: Path, version_table: str, revision: str = "head"
+) -> None:
+    """Bring a service's tables up to ``revision`` on the engine's database."""
+    config = alembic_config(migrations_dir, version_table)
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade, config, revision, version_table)
+
+
+async def downgrade(engine: AsyncEngine, migrations_dir: Path, version_table: str, revision: str) -> None:
+    """Take a service's tables back to ``revision`` (``base`` removes them)."""
+    config = alembic_config(migrations_dir, version_table)
+    async with engine.begin() as connection:
+        await connection.run_sync(_run, config, lambda: command.downgrade(config, revision), version_table)
+
+
+def _upgrade(connection: Connection, config: Config, revision: str, version_table: str) -> None:
+    _run(connection, config, lambda: command.upgrade(config, revision), version_table)
+
+
+def _run(connection: Connection, config: Config, action: object, version_table: str) -> None:
+    config.attributes["connection"] = connection
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(version_table)})
+    assert callable(action)
+    action()
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(f"piazza-migrate:{name}".encode())

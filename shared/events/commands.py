@@ -1,0 +1,122 @@
+"""Commands to act on a platform, and what became of them.
+
+The inbox asks (``reply.requested``, ``moderation.requested`` on ``command.<kind>.<channel_id>``);
+the reply service acts and reports (``reply.sent``/``reply.failed``, ``moderation.applied``/
+``moderation.failed`` on ``outcome.<kind>.<channel_id>``); the inbox records the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.events.envelope import Event, Frozen
+from shared.events.inbound import ExternalId, Platform, ShortText, Text, Timestamp
+
+ReplyFailureCode = Literal[
+    "forbidden", "rejected", "too_long", "unreachable", "delivery_unknown", "unsupported"
+]
+
+
+class ReplyRequest(Frozen):
+    """Send ``text`` into a conversation, optionally as a reply to one of its messages."""
+
+    message_id: UUID
+    channel_id: UUID
+    platform: Platform
+    thread_external_id: ExternalId
+    text: Annotated[Text, Field(min_length=1, max_length=65536)]
+    reply_to_external_id: ExternalId | None = None
+    reply_to_meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReplySending(Frozen):
+    """A reply reached the platform: the ids it got there, one per part it was split into."""
+
+    message_id: UUID
+    channel_id: UUID
+    platform_message_ids: tuple[ExternalId, ...]
+    sent_at: Timestamp
+
+
+class ReplyFailure(Frozen):
+    """A reply that was not sent (or may not have been: ``delivery_unknown``), and why."""
+
+    message_id: UUID
+    channel_id: UUID
+    code: ReplyFailureCode
+    reason: ShortText
+    failed_at: Timestamp
+
+
+ModerationAction = Literal["delete_message", "ban", "unban"]
+
+
+class ModerationRequest(Frozen):
+    """Delete a message on the platform, or ban or unban an author from a group."""
+
+    action_id: UUID
+    channel_id: UUID
+    platform: Platform
+    action: ModerationAction
+    thread_external_id: ExternalId
+    message_external_id: ExternalId | None = None
+    user_external_id: ExternalId | None = None
+
+
+class ModerationOutcome(Frozen):
+    """What the platform said to a moderation request."""
+
+    action_id: UUID
+    channel_id: UUID
+    action: ModerationAction
+    ok: bool
+    reason: ShortText | None = None
+    at: Timestamp
+
+
+class ReplyRequested(Event):
+    """An agent wrote a reply; it is pending until a ``reply.sent`` or ``reply.failed``."""
+
+    type: Literal["reply.requested"] = "reply.requested"
+    payload: ReplyRequest
+
+
+class ReplySent(Event):
+    """The platform accepted a reply."""
+
+    type: Literal["reply.sent"] = "reply.sent"
+    payload: ReplySending
+
+
+class ReplyFailed(Event):
+    """A reply could not be sent."""
+
+    type: Literal["reply.failed"] = "reply.failed"
+    payload: ReplyFailure
+
+
+class ModerationRequested(Event):
+    """An agent asked for a moderation action."""
+
+    type: Literal["moderation.requested"] = "moderation.requested"
+    payload: ModerationRequest
+
+
+class ModerationCompleted(Event):
+    """The platform answered a moderation action (``ok`` or not)."""
+
+    type: Literal["moderation.completed"] = "moderation.completed"
+    payload: ModerationOutcome
+
+
+def command_subject(kind: Literal["reply", "moderation"], channel_id: UUID) -> str:
+    """Where a command for a channel is published."""
+    return f"command.{kind}.{channel_id}"
+
+
+def outcome_subject(kind: Literal["reply", "moderation"], channel_id: UUID) -> str:
+    """Where the outcome of a command for a channel is published."""
+    return f"outcome.{kind}.{channel_id}"
