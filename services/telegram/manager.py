@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 @dataclass
 class _Running:
     record: ChannelRecord
+    poller: ChannelPoller
     lease: Lease
     stop: asyncio.Event
     task: asyncio.Task[None]
@@ -69,6 +71,7 @@ class PollerManager:
         self.owner = uuid.uuid4().hex
         self.running: dict[uuid.UUID, _Running] = {}
         self._refused: dict[uuid.UUID, datetime] = {}
+        self._resume_at: dict[uuid.UUID, float] = {}  # flood waits outliving a stopped poller
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile until ``stop``, then stop every poller and give the leases up."""
@@ -116,11 +119,18 @@ class PollerManager:
             return
         client = TelegramClient(token, base_url=self._settings.telegram_api_url, http=self._http)
         poller = ChannelPoller(
-            record, client, self._bus, self._aliases, self._offsets, self._health, self._settings
+            record,
+            client,
+            self._bus,
+            self._aliases,
+            self._offsets,
+            self._health,
+            self._settings,
+            resume_at=self._resume_at.pop(record.id, 0.0),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(poller.run(stop), name=f"telegram-poller-{record.id}")
-        self.running[record.id] = _Running(record, lease, stop, task)
+        self.running[record.id] = _Running(record, poller, lease, stop, task)
         log.info("telegram.manager.polling", channel_id=str(record.id))
 
     def _note_end(self, running: _Running) -> None:
@@ -143,5 +153,7 @@ class PollerManager:
             await asyncio.gather(running.task, return_exceptions=True)
         except Exception:  # noqa: S110 - ended already; recorded by _note_end
             pass
+        if running.poller.resume_at > time.monotonic():
+            self._resume_at[channel_id] = running.poller.resume_at
         if release:
             await running.lease.release()

@@ -51,8 +51,13 @@ class ChannelPoller:
         offsets: OffsetStore,
         health: ChannelHealthBoard,
         settings: TelegramSettings,
+        *,
+        resume_at: float = 0.0,
     ) -> None:
         self.channel = channel
+        # time.monotonic() before which Telegram asked not to poll; the manager hands it to the
+        # next poller of the bot, so a restart does not cut a flood wait short.
+        self.resume_at = resume_at
         self._client = client
         self._bus = bus
         self._aliases = aliases
@@ -64,6 +69,7 @@ class ChannelPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop``; raises :class:`TokenRevoked` when the token stops working."""
+        await _sleep(stop, self.resume_at - time.monotonic())
         offset = await self._stored_offset(stop)
         log.info("telegram.poller.started", channel_id=str(self.channel.id), offset=offset)
         while not stop.is_set():
@@ -106,7 +112,8 @@ class ChannelPoller:
             await self._health.report(
                 channel_id, "rate_limited", f"Telegram asks to wait {exc.retry_after:g}s"
             )
-            await _sleep(stop, (exc.retry_after or 1) + 0.5)
+            self.resume_at = time.monotonic() + (exc.retry_after or 1) + 0.5
+            await _sleep(stop, self.resume_at - time.monotonic())
             return None
         except TelegramInvalidToken as exc:
             POLLS.labels("token_revoked").inc()
@@ -152,5 +159,7 @@ class ChannelPoller:
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)

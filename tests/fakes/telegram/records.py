@@ -24,6 +24,7 @@ class RecordedRequest:
     params: Json
     at: float  # time.monotonic()
     files: dict[str, UploadedFile] = field(default_factory=dict)  # multipart file parts
+    injection: Injection | None = None  # the failure this call got instead of its answer, if any
 
 
 @dataclass(frozen=True)

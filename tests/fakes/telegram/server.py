@@ -176,6 +176,7 @@ class FakeTelegram:
             params = await read_params(request)
         except ApiError as error:
             return _answer(error)
+        injection = bot.take_injection(name)
         bot.record_request(
             RecordedRequest(
                 name,
@@ -184,6 +185,7 @@ class FakeTelegram:
                 dict(params.values),
                 time.monotonic(),
                 params.files,
+                injection,
             )
         )
 
@@ -193,7 +195,7 @@ class FakeTelegram:
             except ApiError as error:
                 return _answer(error)
 
-        return await _with_injection(request, bot.take_injection(name), run)
+        return await _with_injection(request, injection, run)
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         try:
