@@ -30,6 +30,8 @@ app.add_typer(workspace_app, name="workspace")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(token_app, name="token")
 app.add_typer(webhook_app, name="webhook")
+reddit_app = typer.Typer(help="Operate Reddit channels.", no_args_is_help=True)
+app.add_typer(reddit_app, name="reddit")
 demo_app = typer.Typer(help="Try Piazza against fake platforms, no accounts needed.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
@@ -328,6 +330,73 @@ def dead_letters_replay(
 
     if asyncio.run(go()):
         raise typer.Exit(1)
+
+
+@reddit_app.command("backfill")
+def reddit_backfill(
+    channel_id: Annotated[uuid.UUID, typer.Argument(help="The Reddit channel's id.")],
+    depth: Annotated[int, typer.Option(min=1, max=1000, help="Recent items to import per source.")] = 1000,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these sources: inbox, messages, r.<sub>.comments, r.<sub>.posts."),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the import with a progress bar until it ends.")] = True,
+    timeout: Annotated[float, typer.Option(help="Give up following after this many seconds.")] = 3600.0,
+) -> None:
+    """Import a Reddit channel's recent history again (items already stored are skipped)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from services.reddit.poller import backfill_request
+    from shared.bus.client import Bus
+    from shared.bus.topology import CHANNEL_HEALTH_BUCKET, CHANNELS_BUCKET, REDDIT_CURSORS_BUCKET
+    from shared.channels import ChannelDirectory, ChannelHealthBoard
+    from shared.platforms.reddit.state import CursorStore
+
+    settings = _settings()
+    request = backfill_request(depth, source or [])
+
+    async def go() -> int:
+        async with await Bus.connect(
+            _bus_url(settings), name="cli", prefix=settings.bus_prefix, ensure=False
+        ) as bus:
+            record = await ChannelDirectory(await bus.key_value(CHANNELS_BUCKET.name)).get(channel_id)
+            if record is None or record.type != "reddit":
+                out.print(f"{channel_id} is not a Reddit channel")
+                return 2
+            cursors = CursorStore(await bus.key_value(REDDIT_CURSORS_BUCKET.name))
+            await cursors.request_backfill(channel_id, request)
+            out.print(f"asked the Reddit connector to import up to {depth} items per source of {record.name}")
+            if not wait:
+                return 0
+            board = ChannelHealthBoard(await bus.key_value(CHANNEL_HEALTH_BUCKET.name), component="cli")
+            deadline = time.monotonic() + timeout
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, console=out) as progress:
+                tasks: dict[str, TaskID] = {}
+                counts: dict[str, int] = {}
+                while time.monotonic() < deadline:
+                    status = await board.read(channel_id)
+                    for item in status.backfill if status else ():
+                        if item.source not in tasks:
+                            tasks[item.source] = progress.add_task(item.source, total=None)
+                        progress.update(
+                            tasks[item.source], completed=item.imported, total=item.target or None
+                        )
+                    pending = await cursors.backfill_request(channel_id)
+                    if pending is None or pending.id != request.id:
+                        for name, task in tasks.items():
+                            progress.update(task, completed=counts[name], total=counts[name] or 1)
+                        return 0
+                    await asyncio.sleep(0.5)
+            out.print("still importing; follow it on GET /v1/channels/{id} (health.backfill)")
+            return 1
+
+    raise typer.Exit(asyncio.run(go()))
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ WEB_COMPONENTS: dict[str, str] = {
 WORKERS: dict[str, str] = {
     "inbox": "services.inbox.consumers:worker_component",
     "telegram": "services.telegram.app:worker_component",
+    "reddit": "services.reddit.app:worker_component",
     "reply": "services.reply.app:worker_component",
 }
 """Bus consumers ``piazza worker`` runs, each in a process of its own."""
@@ -58,10 +59,11 @@ def service_settings() -> tuple[type[PiazzaSettings], ...]:
     """Every service's settings class (each reads the shared settings plus its own prefix)."""
     from services.inbox.config import InboxSettings
     from services.ingress.config import IngressSettings
+    from services.reddit.config import RedditSettings
     from services.reply.config import ReplySettings
     from services.telegram.config import TelegramSettings
 
-    return (InboxSettings, IngressSettings, TelegramSettings, ReplySettings)
+    return (InboxSettings, IngressSettings, TelegramSettings, RedditSettings, ReplySettings)
 
 
 def check_service_settings() -> None:

@@ -29,14 +29,17 @@ log = get_logger(__name__)
 ChannelType = Literal["webhook", "telegram", "reddit"]
 
 
-SecretPurpose = Literal["signing", "bot_token", "webhook_secret"]
+SecretPurpose = Literal[
+    "signing", "bot_token", "webhook_secret", "client_secret", "password", "refresh_token"
+]
 
 
 class SealedSecret(Frozen):
     """A secret sealed with the installation's keys; ``expires_at`` is set on a rotated-out one.
 
     ``purpose``: ``signing`` (a webhook source's Standard Webhooks secret), ``bot_token`` (a Telegram
-    bot's token), ``webhook_secret`` (what Telegram sends in ``X-Telegram-Bot-Api-Secret-Token``).
+    bot's token), ``webhook_secret`` (what Telegram sends in ``X-Telegram-Bot-Api-Secret-Token``),
+    ``client_secret``/``password``/``refresh_token`` (a Reddit account's OAuth credentials).
     """
 
     sealed: str
@@ -78,6 +81,15 @@ class ChannelProblem(Frozen):
     at: AwareDatetime
 
 
+class BackfillProgress(Frozen):
+    """How far the import of a source's history got."""
+
+    source: str
+    imported: int
+    target: int
+    done: bool = False
+
+
 class ChannelStatus(Frozen):
     """What a connector last said about a channel: whether it reaches the platform, and any problem."""
 
@@ -86,6 +98,11 @@ class ChannelStatus(Frozen):
     last_update_at: AwareDatetime | None = None
     backlog: int | None = None
     problem: ChannelProblem | None = None
+    warnings: tuple[ChannelProblem, ...] = ()
+    """Lasting conditions that limit the channel without stopping it (a capability the account lacks)."""
+    throttled_until: AwareDatetime | None = None
+    """Set while the platform asks the connector to slow down."""
+    backfill: tuple[BackfillProgress, ...] = ()
     at: AwareDatetime
 
 
@@ -166,31 +183,37 @@ class ChannelHealthBoard:
     ) -> None:
         """Record a problem (at most one write per channel per ``min_interval``); never raises."""
         problem = ChannelProblem(code=code, message=message, component=self._component, at=utcnow())
-        previous = self._last.get(channel_id)
-        status = ChannelStatus(
-            component=self._component,
-            connected=connected,
-            last_update_at=previous[1].last_update_at if previous else None,
-            backlog=previous[1].backlog if previous else None,
-            problem=problem,
-            at=problem.at,
-        )
-        await self._write(channel_id, status, urgent=previous is None or previous[1].problem is None)
+        previous = self._previous(channel_id)
+        status = previous.model_copy(update={"connected": connected, "problem": problem, "at": problem.at})
+        await self._write(channel_id, status, urgent=previous.problem is None)
 
     async def ok(
         self, channel_id: UUID, *, last_update_at: datetime | None = None, backlog: int | None = None
     ) -> None:
         """Record that the connector reaches the platform; clears a previous problem at once."""
-        previous = self._last.get(channel_id)
-        status = ChannelStatus(
-            component=self._component,
-            connected=True,
-            last_update_at=last_update_at or (previous[1].last_update_at if previous else None),
-            backlog=backlog if backlog is not None else (previous[1].backlog if previous else None),
-            at=utcnow(),
+        previous = self._previous(channel_id)
+        status = previous.model_copy(
+            update={
+                "connected": True,
+                "last_update_at": last_update_at or previous.last_update_at,
+                "backlog": backlog if backlog is not None else previous.backlog,
+                "problem": None,
+                "at": utcnow(),
+            }
         )
-        urgent = previous is None or previous[1].problem is not None or previous[1].connected is not True
+        urgent = (
+            channel_id not in self._last or previous.problem is not None or previous.connected is not True
+        )
         await self._write(channel_id, status, urgent=urgent)
+
+    async def amend(self, channel_id: UUID, *, urgent: bool = True, **changes: Any) -> None:
+        """Change other fields of the status (warnings, throttling, backfill progress); never raises."""
+        previous = self._previous(channel_id)
+        await self._write(channel_id, previous.model_copy(update={**changes, "at": utcnow()}), urgent=urgent)
+
+    def _previous(self, channel_id: UUID) -> ChannelStatus:
+        previous = self._last.get(channel_id)
+        return previous[1] if previous else ChannelStatus(component=self._component, at=utcnow())
 
     async def _write(self, channel_id: UUID, status: ChannelStatus, *, urgent: bool) -> None:
         now = time.monotonic()

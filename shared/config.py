@@ -48,6 +48,16 @@ class PiazzaSettings(BaseSettings):
     telegram_api_url: str = Field(
         "https://api.telegram.org", validation_alias=_env("PIAZZA_TELEGRAM_API_URL")
     )
+    reddit_auth_url: str = Field(
+        "https://www.reddit.com",
+        validation_alias=_env("PIAZZA_REDDIT_AUTH_URL"),
+        description="Reddit's token endpoint host.",
+    )
+    reddit_api_url: str = Field(
+        "https://oauth.reddit.com",
+        validation_alias=_env("PIAZZA_REDDIT_API_URL"),
+        description="Reddit's OAuth API host.",
+    )
 
     def check(self) -> None:
         """Refuse settings that parse but must not be used together (services add their rules)."""

@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 T = TypeVar("T")
@@ -83,7 +84,76 @@ class TelegramChannelCreate(BaseModel):
         return value
 
 
-ChannelCreate = Annotated[WebhookChannelCreate | TelegramChannelCreate, Field(discriminator="type")]
+Subreddit = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^(?:r/)?[A-Za-z0-9][A-Za-z0-9_]{1,20}$"),
+    AfterValidator(lambda name: name.removeprefix("r/")),
+]
+_DEFAULT_AGENTS = ("python-requests", "python-httpx", "python-urllib", "curl", "mozilla", "prawcore")
+
+
+def _descriptive_agent(value: str) -> str:
+    if len(value) < 10 or value.lower().startswith(_DEFAULT_AGENTS):
+        raise ValueError(
+            "must describe your app, like 'linux:com.example.inbox:v1.0 (by /u/yourname)' "
+            "(Reddit throttles generic user agents)"
+        )
+    return value
+
+
+def _unique_subreddits(names: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return list(seen.values())
+
+
+Subreddits = Annotated[list[Subreddit], Field(max_length=50), AfterValidator(_unique_subreddits)]
+
+
+class RedditChannelCreate(BaseModel):
+    """A Reddit account (a brand account or a moderator): its inbox and the subreddits it follows.
+
+    Give a script app's ``username`` and ``password``, or a ``refresh_token`` from the authorization
+    code flow (``duration=permanent``). Credentials are checked with Reddit, stored sealed, and never
+    shown again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["reddit"]
+    client_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    client_secret: SecretStr = Field(SecretStr(""), description="Empty for installed apps.")
+    user_agent: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=256),
+        AfterValidator(_printable),
+        AfterValidator(_descriptive_agent),
+    ] = Field(description="<platform>:<app id>:<version> (by /u/<username>), as Reddit requires.")
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
+        None
+    )
+    password: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    inbox: bool = Field(True, description="Follow the account's inbox: replies, mentions, private messages.")
+    subreddits: Subreddits = Field(
+        default_factory=list, description="Subreddits whose new posts and comments to follow."
+    )
+    backfill: int = Field(
+        100, ge=0, le=1000, description="Recent items to import per source when it is added."
+    )
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_grant(self) -> RedditChannelCreate:
+        password = self.username is not None and self.password is not None
+        if password == (self.refresh_token is not None):
+            raise ValueError("give either username and password (a script app) or a refresh_token")
+        return self
+
+
+ChannelCreate = Annotated[
+    WebhookChannelCreate | TelegramChannelCreate | RedditChannelCreate, Field(discriminator="type")
+]
 """A channel account to register."""
 
 
@@ -94,6 +164,9 @@ class ChannelUpdate(BaseModel):
 
     name: Name | None = None
     mode: Literal["polling", "webhook"] | None = Field(None, description="Telegram only: how updates arrive.")
+    subreddits: Subreddits | None = Field(
+        None, description="Reddit only: the subreddits to follow (added ones have their history imported)."
+    )
 
 
 class ChannelProblemOut(BaseModel):
@@ -103,6 +176,15 @@ class ChannelProblemOut(BaseModel):
     message: str
     component: str
     at: datetime
+
+
+class BackfillOut(BaseModel):
+    """How far importing a source's recent history got."""
+
+    source: str
+    imported: int
+    target: int
+    done: bool
 
 
 class ChannelHealthOut(BaseModel):
@@ -119,6 +201,14 @@ class ChannelHealthOut(BaseModel):
     last_update_at: datetime | None = Field(None, description="When the connector last received an update.")
     backlog: int | None = Field(None, description="Updates waiting at the platform, when it says.")
     last_error: ChannelProblemOut | None
+    warnings: list[ChannelProblemOut] = Field(
+        default_factory=list,
+        description="Lasting limits, e.g. private messages unavailable to a Reddit account.",
+    )
+    throttled_until: datetime | None = Field(
+        None, description="Set while the platform asks Piazza to slow down."
+    )
+    backfill: list[BackfillOut] = Field(default_factory=list, description="History imports, per source.")
 
 
 class ChannelOut(BaseModel):
@@ -129,7 +219,10 @@ class ChannelOut(BaseModel):
     name: str
     status: str
     mode: str | None = Field(None, description="Telegram: polling or webhook.")
-    account: str | None = Field(None, description="The platform account, e.g. the bot's @username.")
+    account: str | None = Field(
+        None, description="The platform account, e.g. the bot's @username or the Reddit u/username."
+    )
+    subreddits: list[str] | None = Field(None, description="Reddit: the subreddits followed.")
     webhook_url: str | None = Field(
         description="Where the platform or source must send events, if it sends them."
     )
@@ -184,6 +277,20 @@ class ReplyCreate(BaseModel):
 
     text: ReplyText
     reply_to_message_id: UUID | None = Field(None, description="Answer this message of the conversation.")
+    private: bool = Field(
+        False,
+        description="Reddit: send a new private message to the author of reply_to_message_id instead of "
+        "replying in the thread (it opens a conversation of its own once Reddit delivers it).",
+    )
+
+
+class ModerationCreate(BaseModel):
+    """A Reddit moderator action on a comment or post (the account must moderate its subreddit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["remove", "approve", "lock", "unlock"]
+    spam: bool = Field(False, description="remove only: remove as spam (trains the subreddit's filter).")
 
 
 class DeliveryOut(BaseModel):

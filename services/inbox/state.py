@@ -15,6 +15,7 @@ from services.inbox.service.access import Principal
 from shared.bus.client import Bus
 from shared.channels import ChannelDirectory, ChannelHealthBoard
 from shared.crypto import SecretBox
+from shared.platforms.reddit.client import RedditClient, RedditCredentials
 from shared.platforms.telegram.client import TelegramClient
 
 
@@ -37,6 +38,15 @@ class InboxState:
     def telegram(self, token: str) -> TelegramClient:
         """A Bot API client for a bot token."""
         return TelegramClient(token, base_url=self.settings.telegram_api_url, http=self.http)
+
+    def reddit(self, credentials: RedditCredentials) -> RedditClient:
+        """A Reddit API client acting with ``credentials``."""
+        return RedditClient(
+            credentials,
+            http=self.http,
+            auth_url=self.settings.reddit_auth_url,
+            api_url=self.settings.reddit_api_url,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.reply.config import ReplySettings
 from services.reply.limits import SendLimits
+from services.reply.reddit import RedditSender
 from services.reply.service import ReplyWorker
 from services.reply.telegram import TelegramSender
 from shared.bus.client import Bus
@@ -35,6 +36,7 @@ def worker_component(settings: ReplySettings | None = None) -> Component:
             await bus.key_value(SEND_ATTEMPTS_BUCKET.name),
             load_secret_box(settings),
             TelegramSender(http, settings, SendLimits(settings)),
+            RedditSender(http, settings),
         )
         consumer = BatchConsumer(bus, REPLY_COMMANDS, worker, batch_size=settings.batch_size)
         stop = asyncio.Event()

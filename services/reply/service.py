@@ -25,10 +25,11 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter
 
+from services.reply.reddit import RedditSender
 from services.reply.telegram import SendFailure, TelegramSender
 from shared.bus.client import Bus, BusUnavailable
 from shared.bus.consumer import Delivery
-from shared.channels import ChannelDirectory
+from shared.channels import ChannelDirectory, ChannelRecord
 from shared.crypto import SecretBox, SecretBoxError
 from shared.errors import TransientError
 from shared.events import Event, decode_event, encode_event, utcnow
@@ -44,6 +45,8 @@ from shared.events.commands import (
     outcome_subject,
 )
 from shared.logging import get_logger
+from shared.platforms.reddit.client import RedditNoAnswer
+from shared.platforms.reddit.credentials import credentials_from_record
 from shared.platforms.telegram.client import TelegramNoAnswer
 
 log = get_logger(__name__)
@@ -63,12 +66,14 @@ class ReplyWorker:
         attempts: KeyValue,
         box: SecretBox,
         telegram: TelegramSender,
+        reddit: RedditSender,
     ) -> None:
         self._bus = bus
         self._directory = directory
         self._attempts = attempts
         self._box = box
         self._telegram = telegram
+        self._reddit = reddit
 
     async def __call__(self, batch: Sequence[Delivery]) -> Mapping[int, str]:
         refused: dict[int, str] = {}
@@ -109,26 +114,46 @@ class ReplyWorker:
 
     async def _attempt(self, event: ReplyRequested | ModerationRequested) -> Event:
         channel = await self._directory.get(event.payload.channel_id)
-        sealed = channel.secret("bot_token") if channel is not None else None
-        if channel is None or channel.type != "telegram" or sealed is None:
+        if channel is None or channel.type not in ("telegram", "reddit"):
             return self._outcome(event, failure=SendFailure("rejected", "the channel no longer exists"))
         try:
-            token = self._box.open(sealed)
-        except SecretBoxError:
-            return self._outcome(
-                event, failure=SendFailure("rejected", "this process cannot open the bot token")
-            )
-        try:
-            if isinstance(event, ReplyRequested):
-                ids = await self._telegram.send(token, str(channel.id), event.payload)
-                return self._outcome(event, sent=ids)
-            await self._telegram.moderate(token, str(channel.id), event.payload)
-            return self._outcome(event)
+            if channel.type == "reddit":
+                return await self._attempt_reddit(event, channel)
+            return await self._attempt_telegram(event, channel)
         except SendFailure as failure:
             return self._outcome(event, failure=failure)
-        except TelegramNoAnswer as exc:
+        except (TelegramNoAnswer, RedditNoAnswer) as exc:
             log.warning("reply.delivery_unknown", reason=exc.description)
             return self._outcome(event, unknown=True)
+
+    async def _attempt_telegram(
+        self, event: ReplyRequested | ModerationRequested, channel: ChannelRecord
+    ) -> Event:
+        sealed = channel.secret("bot_token")
+        try:
+            token = self._box.open(sealed) if sealed else None
+        except SecretBoxError:
+            token = None
+        if token is None:
+            raise SendFailure("rejected", "this process cannot open the bot token")
+        if isinstance(event, ReplyRequested):
+            return self._outcome(event, sent=await self._telegram.send(token, str(channel.id), event.payload))
+        if event.payload.action not in ("delete_message", "ban", "unban"):
+            raise SendFailure("unsupported", f"Telegram has no {event.payload.action}")
+        await self._telegram.moderate(token, str(channel.id), event.payload)
+        return self._outcome(event)
+
+    async def _attempt_reddit(
+        self, event: ReplyRequested | ModerationRequested, channel: ChannelRecord
+    ) -> Event:
+        try:
+            credentials = credentials_from_record(channel, self._box)
+        except (SecretBoxError, KeyError):
+            raise SendFailure("rejected", "this process cannot open the account's credentials") from None
+        if isinstance(event, ReplyRequested):
+            return self._outcome(event, sent=await self._reddit.send(channel, credentials, event.payload))
+        await self._reddit.moderate(channel, credentials, event.payload)
+        return self._outcome(event)
 
     def _outcome(
         self,

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.telegram.config import TelegramSettings
-from services.telegram.manager import PollerManager
+from services.telegram.manager import telegram_pollers
 from shared.bus.client import Bus
 from shared.bus.topology import (
     CHANNEL_HEALTH_BUCKET,
@@ -37,7 +37,7 @@ def worker_component(settings: TelegramSettings | None = None) -> Component:
         bus = await Bus.from_settings(settings, name="telegram-connector")
         # The read timeout outlasts the long poll (PTB: read_timeout + timeout).
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.poll_timeout + 15.0, connect=5.0))
-        manager = PollerManager(
+        manager = telegram_pollers(
             bus,
             ChannelDirectory(await bus.key_value(CHANNELS_BUCKET.name), ttl=1.0),
             await bus.key_value(TELEGRAM_LEASES_BUCKET.name),

@@ -29,14 +29,11 @@ from shared.platforms.telegram.client import (
 from shared.platforms.telegram.normalize import ALLOWED_UPDATES
 from shared.platforms.telegram.publish import publish_updates
 from shared.platforms.telegram.state import AliasStore, OffsetStore
+from shared.pollers import CredentialsRefused
 
 log = get_logger(__name__)
 
 POLLS = Counter("piazza_telegram_polls_total", "getUpdates calls, by outcome", ["outcome"])
-
-
-class TokenRevoked(Exception):
-    """Telegram no longer accepts the bot's token: polling stops until the channel changes."""
 
 
 class ChannelPoller:
@@ -68,7 +65,7 @@ class ChannelPoller:
         self._next_health_check = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop``; raises :class:`TokenRevoked` when the token stops working."""
+        """Poll until ``stop``; raises :class:`CredentialsRefused` when the token stops working."""
         await _sleep(stop, self.resume_at - time.monotonic())
         offset = await self._stored_offset(stop)
         log.info("telegram.poller.started", channel_id=str(self.channel.id), offset=offset)
@@ -123,7 +120,7 @@ class ChannelPoller:
                 f"Telegram refuses the bot token ({exc.description}); connect the bot again with a valid token.",
                 connected=False,
             )
-            raise TokenRevoked(exc.description) from None
+            raise CredentialsRefused(exc.description) from None
         except TelegramConflict as exc:
             POLLS.labels("conflict").inc()
             await self._health.report(

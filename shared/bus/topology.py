@@ -128,6 +128,12 @@ TELEGRAM_ALIASES_BUCKET = BucketSpec(
 )
 TELEGRAM_OFFSETS_BUCKET = BucketSpec("telegram-offsets", "Next getUpdates offset per polled bot")
 TELEGRAM_LEASES_BUCKET = BucketSpec("telegram-leases", "Which connector replica polls which bot", ttl=15.0)
+REDDIT_CURSORS_BUCKET = BucketSpec(
+    "reddit-cursors", "Per Reddit source: the next poll's anchor and the items published; edit watch list"
+)
+REDDIT_LEASES_BUCKET = BucketSpec(
+    "reddit-leases", "Which connector replica polls which Reddit account", ttl=15.0
+)
 SEND_ATTEMPTS_BUCKET = BucketSpec(
     "send-attempts", "What the reply service did with each command: sending, or its outcome", ttl=7 * _DAY
 )
@@ -137,6 +143,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     TELEGRAM_ALIASES_BUCKET,
     TELEGRAM_OFFSETS_BUCKET,
     TELEGRAM_LEASES_BUCKET,
+    REDDIT_CURSORS_BUCKET,
+    REDDIT_LEASES_BUCKET,
     SEND_ATTEMPTS_BUCKET,
 )
 

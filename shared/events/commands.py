@@ -30,6 +30,10 @@ class ReplyRequest(Frozen):
     text: Annotated[Text, Field(min_length=1, max_length=65536)]
     reply_to_external_id: ExternalId | None = None
     reply_to_meta: dict[str, Any] = Field(default_factory=dict)
+    private_to: ShortText | None = None
+    """Reddit: send a new private message to this user instead of replying in the thread."""
+    subject: ShortText | None = None
+    """Reddit: the private message's subject."""
 
 
 class ReplySending(Frozen):
@@ -51,11 +55,15 @@ class ReplyFailure(Frozen):
     failed_at: Timestamp
 
 
-ModerationAction = Literal["delete_message", "ban", "unban"]
+ModerationAction = Literal[
+    "delete_message", "ban", "unban", "remove", "remove_spam", "approve", "lock", "unlock"
+]
+"""``delete_message``/``ban``/``unban`` (Telegram; Reddit deletes its own items), and the Reddit
+moderator actions ``remove`` (``remove_spam`` as spam), ``approve``, ``lock`` and ``unlock``."""
 
 
 class ModerationRequest(Frozen):
-    """Delete a message on the platform, or ban or unban an author from a group."""
+    """Act on a message (delete, remove, approve, lock, unlock), or ban or unban an author from a group."""
 
     action_id: UUID
     channel_id: UUID
@@ -64,6 +72,8 @@ class ModerationRequest(Frozen):
     thread_external_id: ExternalId
     message_external_id: ExternalId | None = None
     user_external_id: ExternalId | None = None
+    own: bool = False
+    """The message is the account's own (Reddit deletes it itself rather than removing it)."""
 
 
 class ModerationOutcome(Frozen):

@@ -13,6 +13,7 @@ from services.inbox.dependencies import AdminDep, PrincipalDep, StateDep
 from services.inbox.errors import InvalidCursor
 from services.inbox.models import Channel
 from services.inbox.schemas import (
+    BackfillOut,
     ChannelCreate,
     ChannelHealthOut,
     ChannelOut,
@@ -20,16 +21,18 @@ from services.inbox.schemas import (
     ChannelUpdate,
     ChannelWithSecret,
     Page,
+    RedditChannelCreate,
     TelegramChannelCreate,
 )
 from services.inbox.service import channels as service
-from services.inbox.service import telegram
+from services.inbox.service import reddit, telegram
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
 from shared.errors import ServiceUnavailable
 from shared.events import utcnow
 from shared.http.pagination import CursorError, decode_cursor, encode_cursor
 from shared.logging import get_logger
+from shared.platforms.reddit.client import RedditCredentials
 
 log = get_logger(__name__)
 
@@ -52,13 +55,17 @@ async def _shape(state: InboxState, channel: Channel) -> ChannelOut:
         report = None  # health is advisory; the channel itself is still served
     health = service.health(channel, report)
     username = channel.config.get("bot_username")
+    account = f"@{username}" if username else None
+    if channel.type == "reddit":
+        account = f"u/{channel.config.get('username')}"
     return ChannelOut(
         id=channel.id,
         type=channel.type,
         name=channel.name,
         status=channel.status,
         mode=channel.config.get("mode"),
-        account=f"@{username}" if username else None,
+        account=account,
+        subreddits=channel.config.get("subreddits") if channel.type == "reddit" else None,
         webhook_url=_webhook_url(state, channel),
         created_at=channel.created_at,
         updated_at=channel.updated_at,
@@ -71,6 +78,11 @@ async def _shape(state: InboxState, channel: Channel) -> ChannelOut:
             last_error=ChannelProblemOut.model_validate(health.last_error.model_dump())
             if health.last_error
             else None,
+            warnings=[ChannelProblemOut.model_validate(w.model_dump()) for w in report.warnings]
+            if report
+            else [],
+            throttled_until=report.throttled_until if report else None,
+            backfill=[BackfillOut.model_validate(b.model_dump()) for b in report.backfill] if report else [],
         ),
     )
 
@@ -80,7 +92,8 @@ async def create_channel(
     body: ChannelCreate, principal: AdminDep, state: StateDep, response: Response
 ) -> ChannelWithSecret:
     """Register a channel account: a webhook source (its signing secret is in this response only:
-    store it), or a Telegram bot (its token is checked with Telegram, sealed, and never shown again)."""
+    store it), a Telegram bot (its token is checked with Telegram, sealed, and never shown again), or a
+    Reddit account (its credentials are checked with Reddit, sealed, and never shown again)."""
     secret = None
     try:
         async with state.transaction() as session:
@@ -95,6 +108,27 @@ async def create_channel(
                     mode=body.mode,
                     name=body.name,
                     public_url=state.settings.public_url,
+                    now=utcnow(),
+                )
+            elif isinstance(body, RedditChannelCreate):
+                channel = await reddit.create_reddit_channel(
+                    session,
+                    state.directory,
+                    state.box,
+                    state.reddit,
+                    workspace_id=principal.workspace_id,
+                    credentials=RedditCredentials(
+                        client_id=body.client_id,
+                        client_secret=body.client_secret.get_secret_value(),
+                        user_agent=body.user_agent,
+                        username=body.username if body.password else None,
+                        password=body.password.get_secret_value() if body.password else None,
+                        refresh_token=body.refresh_token.get_secret_value() if body.refresh_token else None,
+                    ),
+                    inbox=body.inbox,
+                    subreddits=body.subreddits,
+                    backfill=body.backfill,
+                    name=body.name,
                     now=utcnow(),
                 )
             else:
@@ -113,10 +147,19 @@ async def create_channel(
 async def update_channel(
     channel_id: UUID, body: ChannelUpdate, principal: AdminDep, state: StateDep
 ) -> ChannelOut:
-    """Rename a channel, or switch a Telegram bot between polling and webhook mode (Piazza sets or
-    removes the bot's webhook)."""
+    """Rename a channel, switch a Telegram bot between polling and webhook mode (Piazza sets or
+    removes the bot's webhook), or change the subreddits a Reddit account follows."""
     try:
         async with state.transaction() as session:
+            if body.subreddits is not None:
+                await reddit.set_subreddits(
+                    session,
+                    state.box,
+                    state.reddit,
+                    workspace_id=principal.workspace_id,
+                    channel_id=channel_id,
+                    subreddits=body.subreddits,
+                )
             channel = await telegram.update_channel(
                 session,
                 state.directory,

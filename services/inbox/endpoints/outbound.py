@@ -17,7 +17,14 @@ from services.inbox.outbox import publish_outbox
 from services.inbox.repository import outbound as outbound_repo
 from services.inbox.repository import reads
 from services.inbox.repository.reads import MessageRow
-from services.inbox.schemas import AuditEntryOut, BanCreate, MessageOut, Page, ReplyCreate
+from services.inbox.schemas import (
+    AuditEntryOut,
+    BanCreate,
+    MessageOut,
+    ModerationCreate,
+    Page,
+    ReplyCreate,
+)
 from services.inbox.service import outbound
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
@@ -83,6 +90,7 @@ async def send_reply(
             text=body.text,
             reply_to_message_id=body.reply_to_message_id,
             now=now,
+            private=body.private,
         )
         shaped: MessageOut = message_out(MessageRow(message, None, body.reply_to_message_id, {}))
         if idempotency_key is not None:
@@ -139,6 +147,33 @@ async def delete_message(message_id: UUID, principal: AgentDep, state: StateDep)
         principal.workspace_id,
         principal.token_id,
         "delete_message",
+        message.conversation_id,
+        message=message,
+        target_label=str(message.id),
+    )
+
+
+@router.post("/messages/{message_id}/moderation", status_code=status.HTTP_202_ACCEPTED)
+async def moderate_message(
+    message_id: UUID, body: ModerationCreate, principal: AgentDep, state: StateDep
+) -> AuditEntryOut:
+    """Reddit moderator actions on a comment or post: remove (as spam or not), approve, lock or
+    unlock. The account must moderate the subreddit; the outcome lands in the audit log and on the
+    message's ``meta.moderation``."""
+    async with state.reading() as session:
+        message = await reads.get_message(session, principal.workspace_id, message_id)
+    if message is None:
+        raise MessageNotFound(f"message {message_id} not found")
+    if not message.external_id.startswith(("t1_", "t3_")):
+        raise BadRequest(
+            "Moderator actions apply to Reddit comments and posts.", code="moderation_not_supported"
+        )
+    action: ModerationAction = "remove_spam" if body.action == "remove" and body.spam else body.action
+    return await _moderate(
+        state,
+        principal.workspace_id,
+        principal.token_id,
+        action,
         message.conversation_id,
         message=message,
         target_label=str(message.id),

@@ -47,6 +47,15 @@ async def all_channels(session: AsyncSession) -> list[Channel]:
     return list((await session.scalars(select(Channel))).all())
 
 
+async def channel_with_reddit_account(session: AsyncSession, username: str) -> Channel | None:
+    """The Reddit channel of an account, in any workspace (an account is polled by one channel only)."""
+    return await session.scalar(
+        select(Channel).where(
+            Channel.type == "reddit", Channel.config["account_key"].as_string() == username.lower()
+        )
+    )
+
+
 async def channel_with_bot(session: AsyncSession, bot_id: int) -> Channel | None:
     """The Telegram channel of a bot, in any workspace (a bot can be polled by one channel only).
 

@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from services.inbox.models import AuditEntry, IdempotencyKey, Message, OutboxEntry
+from services.inbox.models import AuditEntry, IdempotencyKey, Message, MessageRevision, OutboxEntry
 from shared.db import insert_for
 
 
@@ -92,16 +91,24 @@ async def mark_sent(
     session: AsyncSession, message_id: UUID, platform_ids: list[str], sent_at: datetime, now: datetime
 ) -> None:
     """A reply reached the platform: it takes the platform's id (unless an echo of it already holds
-    that id, as a business chat's copy of a bot's message may) and stops being pending."""
-    first = platform_ids[0]
+    that id, as a business chat's copy of a bot's message may) and stops being pending. Without ids
+    (Reddit created it but did not say as what) it keeps its own."""
     current = await session.get(Message, message_id)
     if current is None:
         return
-    twin = aliased(Message)
-    taken = exists().where(
-        and_(twin.channel_id == current.channel_id, twin.external_id == first, twin.id != message_id)
+    first = platform_ids[0] if platform_ids else current.external_id
+    twin = await session.scalar(
+        select(Message).where(
+            Message.channel_id == current.channel_id, Message.external_id == first, Message.id != message_id
+        )
     )
-    taken_now = bool(await session.scalar(select(taken)))
+    if twin is not None and twin.delivery_status is None and twin.conversation_id == current.conversation_id:
+        # The platform's echo of this very reply got stored first (Reddit lists the account's own
+        # comments): it is the same message, so the reply takes its place rather than doubling it.
+        await session.execute(delete(MessageRevision).where(MessageRevision.message_id == twin.id))
+        await session.execute(delete(Message).where(Message.id == twin.id))
+        twin = None
+    taken_now = twin is not None
     values: dict[str, Any] = {
         "delivery_status": "sent",
         "delivery_error": None,
@@ -145,6 +152,21 @@ async def mark_deleted_by_agent(session: AsyncSession, message_id: UUID, at: dat
         update(Message)
         .where(Message.id == message_id, Message.deleted_at.is_(None))
         .values(deleted_at=at, updated_at=now)
+    )
+
+
+async def note_moderation(
+    session: AsyncSession, message_id: UUID, state: dict[str, Any], now: datetime
+) -> None:
+    """Keep a moderator action's result on the message (``meta.moderation``)."""
+    current = await session.get(Message, message_id)
+    if current is None:
+        return
+    moderation = {**(current.meta.get("moderation") or {}), **state}
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(meta={**current.meta, "moderation": moderation}, updated_at=now)
     )
 
 

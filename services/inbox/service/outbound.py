@@ -35,7 +35,7 @@ from shared.events.commands import (
     command_subject,
 )
 
-REPLYING_PLATFORMS = frozenset({"telegram"})
+REPLYING_PLATFORMS = frozenset({"telegram", "reddit"})
 """Channel types Piazza can send through (webhook sources only send to Piazza)."""
 
 
@@ -112,6 +112,7 @@ async def send_reply(
     text: str,
     reply_to_message_id: uuid.UUID | None,
     now: datetime,
+    private: bool = False,
 ) -> tuple[Message, str]:
     """Store a pending reply and queue its command; returns the message and the outbox entry id."""
     found = await reads.get_conversation(session, workspace_id, conversation_id)
@@ -130,6 +131,12 @@ async def send_reply(
             raise MessageNotFound(f"message {reply_to_message_id} is not in this conversation")
         if target.external_id.startswith("piazza:"):
             raise BadRequest("That reply has not reached the platform yet; reply to it once it is sent.")
+    if channel.type == "reddit" and len(text) > REDDIT_TEXT_LIMIT:
+        raise BadRequest(
+            f"Reddit takes at most {REDDIT_TEXT_LIMIT:,} characters; this reply has {len(text):,}.",
+            code="too_long",
+        )
+    private_to = await _private_recipient(session, channel, target) if private else None
     message_id = uuid.uuid4()
     message = Message(
         id=message_id,
@@ -167,9 +174,36 @@ async def send_reply(
             text=text,
             reply_to_external_id=target.external_id if target else None,
             reply_to_meta=target.meta if target else {},
+            private_to=private_to,
+            subject=_subject(conversation.title) if private_to else None,
         ),
     )
     return message, await _queue(session, command_subject("reply", channel.id), command, now)
+
+
+REDDIT_TEXT_LIMIT = 10_000
+"""Reddit's limit on a comment or private message (``VMarkdownLength(max_length=10000)``)."""
+
+
+async def _private_recipient(session: AsyncSession, channel: Channel, target: Message | None) -> str:
+    """The Reddit username a private reply to ``target`` goes to."""
+    if channel.type != "reddit":
+        raise BadRequest("Private replies exist on Reddit only.", code="private_not_supported")
+    if target is None:
+        raise BadRequest("A private reply needs reply_to_message_id: whose author to write to.")
+    identity = (
+        await reads.get_identity(session, target.workspace_id, target.author_identity_id)
+        if target.author_identity_id
+        else None
+    )
+    if target.direction != "inbound" or identity is None or identity.external_id == "[deleted]":
+        raise BadRequest("That message has no author Piazza can write to.", code="no_recipient")
+    return identity.external_id
+
+
+def _subject(title: str | None) -> str:
+    subject = f"re: {title}" if title else "a message for you"
+    return subject[:100]
 
 
 async def request_moderation(
@@ -215,6 +249,7 @@ async def request_moderation(
             thread_external_id=found.conversation.external_id,
             message_external_id=message.external_id if message is not None else None,
             user_external_id=user_external_id,
+            own=message is not None and message.direction == "outbound",
         ),
     )
     return entry, await _queue(session, command_subject("moderation", channel.id), command, now)
@@ -237,5 +272,21 @@ async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetim
         entry = await repo.complete_audit(
             session, outcome.action_id, ok=outcome.ok, reason=outcome.reason, now=now
         )
-        if entry is not None and outcome.ok and outcome.action == "delete_message":
-            await repo.mark_deleted_by_agent(session, uuid.UUID(entry.target_id), outcome.at, now)
+        if entry is None or not outcome.ok or entry.target_type != "message":
+            return
+        message_id = uuid.UUID(entry.target_id)
+        if outcome.action == "delete_message":
+            await repo.mark_deleted_by_agent(session, message_id, outcome.at, now)
+        elif outcome.action in MODERATION_STATES:
+            state = {**MODERATION_STATES[outcome.action], "at": outcome.at.isoformat()}
+            await repo.note_moderation(session, message_id, state, now)
+
+
+MODERATION_STATES: dict[str, dict[str, Any]] = {
+    "remove": {"state": "removed", "spam": False},
+    "remove_spam": {"state": "removed", "spam": True},
+    "approve": {"state": "approved", "spam": False},
+    "lock": {"locked": True},
+    "unlock": {"locked": False},
+}
+"""What a Reddit moderator action leaves on the message's ``meta.moderation``."""

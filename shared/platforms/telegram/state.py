@@ -5,19 +5,18 @@
   channel share them, whichever process sees the update.
 * offsets: the next ``getUpdates`` offset of each polled bot, written only once the updates before it
   are stored by JetStream.
-* leases: which connector replica polls which bot; a lease not renewed within the bucket's TTL lapses
-  and another replica takes the bot over.
+* leases (:mod:`shared.bus.lease`): which connector replica polls which bot; a lease not renewed
+  within the bucket's TTL lapses and another replica takes the bot over.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping
 from uuid import UUID
 
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from shared.bus.client import BusUnavailable
@@ -89,51 +88,3 @@ class OffsetStore:
             await self._kv.put(str(channel_id), str(offset).encode())
         except (NatsError, JetStreamError, TimeoutError) as exc:
             raise BusUnavailable(f"offset write failed: {exc}") from exc
-
-
-class Lease:
-    """One replica's claim to poll one channel; it lapses unless renewed within the bucket's TTL."""
-
-    def __init__(self, kv: KeyValue, channel_id: UUID, owner: str) -> None:
-        self._kv = kv
-        self._key = str(channel_id)
-        self._owner = owner.encode()
-        self._revision: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """True after a successful acquire or renew."""
-        return self._revision is not None
-
-    async def acquire(self) -> bool:
-        """Take the lease if nobody holds it (or it lapsed); False if another replica holds it."""
-        try:
-            self._revision = await self._kv.create(self._key, self._owner)
-        except KeyWrongLastSequenceError:
-            self._revision = None
-            return False
-        except (NatsError, JetStreamError, TimeoutError):
-            self._revision = None
-            return False
-        return True
-
-    async def renew(self) -> bool:
-        """Extend the lease; False if it was lost (it lapsed and someone else took it)."""
-        if self._revision is None:
-            return False
-        try:
-            self._revision = await self._kv.update(self._key, self._owner, last=self._revision)
-        except (KeyWrongLastSequenceError, KeyNotFoundError, KeyDeletedError):
-            self._revision = None
-            return False
-        except (NatsError, JetStreamError, TimeoutError):
-            return True  # NATS is briefly away: keep polling; the TTL decides if it lasts
-        return True
-
-    async def release(self) -> None:
-        """Give the lease up so another replica can take over at once."""
-        if self._revision is None:
-            return
-        with contextlib.suppress(NatsError, JetStreamError, TimeoutError):  # else it lapses on its own
-            await self._kv.delete(self._key, last=self._revision)
-        self._revision = None

@@ -1,0 +1,143 @@
+"""Reddit accounts as channel accounts: credentials checked with Reddit, and the subreddits followed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inbox.errors import ChannelNotFound
+from services.inbox.models import Channel
+from services.inbox.repository import channels as repo
+from services.inbox.service.channels import to_record
+from shared.channels import ChannelDirectory, SealedSecret
+from shared.crypto import SecretBox
+from shared.errors import BadRequest, Conflict, ServiceUnavailable
+from shared.platforms.reddit.client import (
+    RedditClient,
+    RedditCredentials,
+    RedditCredentialsRefused,
+    RedditError,
+    RedditForbidden,
+    RedditNotFound,
+    RedditRateLimited,
+    RedditRedirected,
+)
+from shared.platforms.reddit.credentials import credentials_from_record
+
+RedditFactory = Callable[[RedditCredentials], RedditClient]
+"""Builds a Reddit API client for credentials."""
+
+
+@asynccontextmanager
+async def reddit_errors(action: str) -> AsyncIterator[None]:
+    """Turn Reddit API failures into answers a caller can act on."""
+    try:
+        yield
+    except RedditCredentialsRefused as exc:
+        raise BadRequest(
+            f"Reddit refused the credentials: {exc.description}.", code="invalid_credentials"
+        ) from None
+    except RedditRateLimited as exc:
+        raise ServiceUnavailable(
+            f"Reddit asks to wait before {action}.", retry_after=int(exc.retry_after or 1) + 1
+        ) from None
+    except RedditError as exc:
+        if exc.retryable:
+            raise ServiceUnavailable(f"Reddit is unreachable while {action}; nothing was changed.") from None
+        raise BadRequest(f"Reddit refused {action}: {exc.description}", code="reddit_rejected") from None
+
+
+async def _check_subreddits(client: RedditClient, names: Sequence[str]) -> None:
+    for name in names:
+        try:
+            await client.listing(f"/r/{name}/new", limit=1)
+        except RedditNotFound:
+            raise BadRequest(f"There is no subreddit r/{name}.", code="unknown_subreddit") from None
+        except (RedditForbidden, RedditRedirected):
+            raise BadRequest(
+                f"r/{name} is private, banned or quarantined for this account.", code="subreddit_unavailable"
+            ) from None
+
+
+async def create_reddit_channel(
+    session: AsyncSession,
+    directory: ChannelDirectory,
+    box: SecretBox,
+    reddit: RedditFactory,
+    *,
+    workspace_id: uuid.UUID,
+    credentials: RedditCredentials,
+    inbox: bool,
+    subreddits: Sequence[str],
+    backfill: int,
+    name: str | None,
+    now: datetime,
+) -> Channel:
+    """Register an account: the credentials must get a token and name the account; once per account."""
+    client = reddit(credentials)
+    async with reddit_errors("checking the credentials"):
+        me = await client.me()
+        await _check_subreddits(client, subreddits)
+    username = str(me["name"])
+    if await repo.channel_with_reddit_account(session, username) is not None:
+        raise Conflict(f"u/{username} is already connected as a channel.", code="account_already_connected")
+    secrets = [
+        SealedSecret(sealed=box.seal(value), purpose=purpose).model_dump(mode="json")
+        for purpose, value in (
+            ("client_secret", credentials.client_secret),
+            ("password", credentials.password),
+            ("refresh_token", credentials.refresh_token),
+        )
+        if value
+    ]
+    channel = Channel(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        type="reddit",
+        name=name or f"u/{username}",
+        status="active",
+        config={
+            "client_id": credentials.client_id,
+            "user_agent": credentials.user_agent,
+            "username": username,
+            "account_key": username.lower(),
+            "inbox": inbox,
+            "subreddits": list(subreddits),
+            "backfill": backfill,
+        },
+        secrets=secrets,
+        created_at=now,
+        updated_at=now,
+        last_event_at=None,
+    )
+    await repo.add_channel(session, channel)
+    await directory.put(to_record(channel))
+    return channel
+
+
+async def set_subreddits(
+    session: AsyncSession,
+    box: SecretBox,
+    reddit: RedditFactory,
+    *,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    subreddits: Sequence[str],
+) -> Channel:
+    """Follow exactly ``subreddits``; the new ones are checked with Reddit (the caller publishes)."""
+    channel = await repo.get_channel(session, workspace_id, channel_id, for_update=True)
+    if channel is None:
+        raise ChannelNotFound(f"channel {channel_id} not found")
+    if channel.type != "reddit":
+        raise BadRequest("Only Reddit channels follow subreddits.", code="subreddits_not_applicable")
+    known = {s.lower() for s in channel.config.get("subreddits", [])}
+    added = [s for s in subreddits if s.lower() not in known]
+    if added:
+        async with reddit_errors("checking the subreddits"):
+            await _check_subreddits(reddit(credentials_from_record(to_record(channel), box)), added)
+    channel.config = {**channel.config, "subreddits": list(subreddits)}
+    return channel

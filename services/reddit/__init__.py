@@ -1,0 +1,1 @@
+"""The Reddit connector: polls each account's inbox and followed subreddits onto the bus."""
