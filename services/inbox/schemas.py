@@ -167,6 +167,18 @@ class ChannelUpdate(BaseModel):
     subreddits: Subreddits | None = Field(
         None, description="Reddit only: the subreddits to follow (added ones have their history imported)."
     )
+    password: SecretStr | None = Field(
+        None, description="Reddit only: the account's new password (script apps), checked with Reddit."
+    )
+    refresh_token: SecretStr | None = Field(
+        None, description="Reddit only: a new refresh token for the same account, checked with Reddit."
+    )
+    client_secret: SecretStr | None = Field(None, description="Reddit only: the app's new secret.")
+
+    @property
+    def new_credentials(self) -> bool:
+        """Whether the update replaces Reddit credentials."""
+        return any(v is not None for v in (self.password, self.refresh_token, self.client_secret))
 
 
 class ChannelProblemOut(BaseModel):

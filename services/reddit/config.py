@@ -24,7 +24,9 @@ class RedditSettings(PiazzaSettings):
     edit_check_seconds: float = Field(
         120.0, gt=0, description="How often recent items are fetched again to notice edits and deletions."
     )
-    edit_window_hours: float = Field(24.0, ge=0, description="How long after it is seen an item is watched.")
+    edit_window_hours: float = Field(
+        24.0, ge=0, description="How long after it was posted an item is checked for edits."
+    )
     recheck_hours: float = Field(
         1.0, gt=0, description="When an unavailable source (private messages, a subreddit) is tried again."
     )

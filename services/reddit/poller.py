@@ -329,8 +329,13 @@ class AccountPoller:
 
     # -- history --------------------------------------------------------------------------------
 
-    async def _import_history(self, source: Source, depth: int, cursor: SourceCursor | None) -> None:
-        """Import up to ``depth`` recent items of a source (newest pages first, published oldest first)."""
+    async def _import_history(
+        self, source: Source, depth: int, cursor: SourceCursor | None, *, again: bool = False
+    ) -> None:
+        """Import up to ``depth`` recent items of a source (newest pages first, published oldest first).
+
+        ``again`` (an operator's request) publishes items already published too: the store keeps
+        each once, and the import then fills whatever an earlier, shallower one left out."""
         cursor = cursor or SourceCursor()
         progress = BackfillProgress(source=source.key, imported=0, target=depth)
         await self._report_progress(progress)
@@ -341,7 +346,7 @@ class AccountPoller:
             page, after = await self._read(source, after=after)
             items.extend(page)
         seen = set(cursor.seen)
-        wanted = [(k, d) for k, d in items[:depth] if d.get("name") not in seen]
+        wanted = [(k, d) for k, d in items[:depth] if again or d.get("name") not in seen]
         chronological = _unique(reversed(wanted))
         progress = progress.model_copy(update={"target": len(chronological)})
         for start in range(0, len(chronological), PAGE):
@@ -380,7 +385,7 @@ class AccountPoller:
             if self._usable(source):
                 cursor = await self._cursors.cursor(self.channel.id, source.key) or SourceCursor()
                 before = cursor.before
-                await self._import_history(source, request.depth, cursor)
+                await self._import_history(source, request.depth, cursor, again=True)
                 if before is not None:
                     cursor.before = before  # live polling goes on from where it was
                     await self._cursors.save_cursor(self.channel.id, source.key, cursor)

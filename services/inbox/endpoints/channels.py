@@ -148,9 +148,21 @@ async def update_channel(
     channel_id: UUID, body: ChannelUpdate, principal: AdminDep, state: StateDep
 ) -> ChannelOut:
     """Rename a channel, switch a Telegram bot between polling and webhook mode (Piazza sets or
-    removes the bot's webhook), or change the subreddits a Reddit account follows."""
+    removes the bot's webhook), or change the subreddits a Reddit account follows or its credentials
+    (after a password change or a revoked refresh token: polling resumes with them)."""
     try:
         async with state.transaction() as session:
+            if body.new_credentials:
+                await reddit.replace_credentials(
+                    session,
+                    state.box,
+                    state.reddit,
+                    workspace_id=principal.workspace_id,
+                    channel_id=channel_id,
+                    password=body.password.get_secret_value() if body.password else None,
+                    refresh_token=body.refresh_token.get_secret_value() if body.refresh_token else None,
+                    client_secret=body.client_secret.get_secret_value() if body.client_secret else None,
+                )
             if body.subreddits is not None:
                 await reddit.set_subreddits(
                     session,

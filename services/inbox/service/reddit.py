@@ -85,15 +85,7 @@ async def create_reddit_channel(
     username = str(me["name"])
     if await repo.channel_with_reddit_account(session, username) is not None:
         raise Conflict(f"u/{username} is already connected as a channel.", code="account_already_connected")
-    secrets = [
-        SealedSecret(sealed=box.seal(value), purpose=purpose).model_dump(mode="json")
-        for purpose, value in (
-            ("client_secret", credentials.client_secret),
-            ("password", credentials.password),
-            ("refresh_token", credentials.refresh_token),
-        )
-        if value
-    ]
+    secrets = _sealed(box, credentials)
     channel = Channel(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -119,6 +111,66 @@ async def create_reddit_channel(
     return channel
 
 
+async def replace_credentials(
+    session: AsyncSession,
+    box: SecretBox,
+    reddit: RedditFactory,
+    *,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    password: str | None,
+    refresh_token: str | None,
+    client_secret: str | None,
+) -> Channel:
+    """Give a channel new credentials (after a password change or a revoked refresh token); they
+    must get a token and act as the same account (the caller publishes)."""
+    channel = await _reddit_channel(session, workspace_id, channel_id, "credentials")
+    current = credentials_from_record(to_record(channel), box)
+    credentials = RedditCredentials(
+        client_id=current.client_id,
+        client_secret=client_secret if client_secret is not None else current.client_secret,
+        user_agent=current.user_agent,
+        username=current.username if refresh_token is None else None,
+        password=password if password is not None else current.password,
+        refresh_token=refresh_token
+        if refresh_token is not None
+        else (None if password else current.refresh_token),
+    )
+    async with reddit_errors("checking the credentials"):
+        me = await reddit(credentials).me()
+    if str(me["name"]).lower() != channel.config["account_key"]:
+        raise BadRequest(
+            f"These credentials act as u/{me['name']}, not u/{channel.config['username']}.",
+            code="different_account",
+        )
+    kept = [s for s in channel.secrets if s["purpose"] not in ("client_secret", "password", "refresh_token")]
+    channel.secrets = kept + _sealed(box, credentials)
+    return channel
+
+
+async def _reddit_channel(
+    session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID, what: str
+) -> Channel:
+    channel = await repo.get_channel(session, workspace_id, channel_id, for_update=True)
+    if channel is None:
+        raise ChannelNotFound(f"channel {channel_id} not found")
+    if channel.type != "reddit":
+        raise BadRequest(f"Only Reddit channels have {what} to change.", code=f"{what}_not_applicable")
+    return channel
+
+
+def _sealed(box: SecretBox, credentials: RedditCredentials) -> list[dict[str, object]]:
+    return [
+        SealedSecret(sealed=box.seal(value), purpose=purpose).model_dump(mode="json")
+        for purpose, value in (
+            ("client_secret", credentials.client_secret),
+            ("password", credentials.password),
+            ("refresh_token", credentials.refresh_token),
+        )
+        if value
+    ]
+
+
 async def set_subreddits(
     session: AsyncSession,
     box: SecretBox,
@@ -129,11 +181,7 @@ async def set_subreddits(
     subreddits: Sequence[str],
 ) -> Channel:
     """Follow exactly ``subreddits``; the new ones are checked with Reddit (the caller publishes)."""
-    channel = await repo.get_channel(session, workspace_id, channel_id, for_update=True)
-    if channel is None:
-        raise ChannelNotFound(f"channel {channel_id} not found")
-    if channel.type != "reddit":
-        raise BadRequest("Only Reddit channels follow subreddits.", code="subreddits_not_applicable")
+    channel = await _reddit_channel(session, workspace_id, channel_id, "subreddits")
     known = {s.lower() for s in channel.config.get("subreddits", [])}
     added = [s for s in subreddits if s.lower() not in known]
     if added:

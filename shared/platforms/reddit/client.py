@@ -241,10 +241,11 @@ class RedditClient:
         if response.status_code != 200 or not isinstance(body, dict) or "error" in body:
             # 200 with an error body ("Why are these OKAY responses?"), 400 for a bad refresh token,
             # 401 for bad app credentials.
-            detail = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+            detail = _token_error(body) if isinstance(body, dict) else None
+            status = response.status_code
             raise RedditCredentialsRefused(
-                f"Reddit refused the credentials ({detail or f'HTTP {response.status_code}'})",
-                status=response.status_code,
+                f"{detail or 'refused'} (HTTP {status})" if status != 200 else detail or "refused",
+                status=status,
             )
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
@@ -418,6 +419,13 @@ def _after(response: httpx.Response) -> float | None:
         return float(response.headers["retry-after"])
     except (KeyError, ValueError):
         return None
+
+
+def _token_error(body: dict[str, Any]) -> str | None:
+    for key in ("error_description", "message", "error"):
+        if body.get(key) not in (None, ""):
+            return str(body[key])
+    return None
 
 
 def _message(body: Any) -> str | None:
