@@ -16,11 +16,15 @@ demo: export PIAZZA_BOOTSTRAP_TOKEN ?= dev-token
 demo: export PIAZZA_PORT ?= 8000
 demo: export PIAZZA_DATA_DIR ?= .data-demo
 demo: export PIAZZA_LOG_FORMAT ?= console
+demo-reddit: export PIAZZA_BOOTSTRAP_TOKEN ?= dev-token
+demo-reddit: export PIAZZA_PORT ?= 8000
+demo-reddit: export PIAZZA_DATA_DIR ?= .data-demo-reddit
+demo-reddit: export PIAZZA_LOG_FORMAT ?= console
 
-.PHONY: help install run demo test test-fast lint format bench clean
+.PHONY: help install run demo demo-reddit test test-fast lint format bench clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Piazza needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
@@ -36,6 +40,9 @@ run: $(STAMP) ## Start the whole system on http://127.0.0.1:$PIAZZA_PORT (Ctrl-C
 
 demo: $(STAMP) ## Like run, with a fake Telegram whose chats keep talking (data in .data-demo)
 	$(BIN)/piazza demo telegram
+
+demo-reddit: $(STAMP) ## Like run, with a fake Reddit whose subreddit and inbox keep talking (data in .data-demo-reddit)
+	$(BIN)/piazza demo reddit
 
 test: $(STAMP) ## Run the whole suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
 	$(BIN)/pytest
@@ -57,4 +64,4 @@ bench: $(STAMP) ## Measure raw limits and Piazza's pipeline; writes docs/benchma
 
 clean: ## Remove the virtualenv, caches and the local data folder
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
-	rm -rf $${PIAZZA_DATA_DIR:-.data} .data-demo
+	rm -rf $${PIAZZA_DATA_DIR:-.data} .data-demo .data-demo-reddit

@@ -1,7 +1,9 @@
 """``make bench``: raw limits and Piazza's pipeline in one run, written to docs/benchmarks.md.
 
 Uses PostgreSQL when ``DATABASE_URL`` points at one (a scratch database is created and dropped),
-SQLite otherwise; always an embedded nats-server of its own.
+SQLite otherwise; always an embedded nats-server of its own. ``--quick`` shortens every step;
+``--only reddit`` (or ``telegram``) measures that connector and JetStream publish only, and prints
+its figures without writing them (``python -m bench --quick --only reddit`` takes seconds).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import raw
+from bench import raw, reddit
 from bench.loadgen import LoadPlan, run_load
 from bench.pipeline import StepResult, run_step, saturate
+from bench.reddit import RedditResult
 from bench.stack import Stack
 from bench.telegram import TelegramResult, connector_throughput
 
@@ -35,21 +38,43 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
+CONNECTORS = ("telegram", "reddit")
+
+
 async def main(arguments: argparse.Namespace) -> int:
+    from tests.fakes.reddit import FakeReddit
     from tests.fakes.telegram import FakeTelegram, RateLimits
 
+    quick = arguments.quick
     with tempfile.TemporaryDirectory(prefix="piazza-bench-") as folder:
-        async with FakeTelegram(rate_limits=RateLimits.unlimited()) as fake:
-            stack = Stack(Path(folder), extra_env={"PIAZZA_TELEGRAM_API_URL": fake.base_url})
+        async with (
+            FakeTelegram(rate_limits=RateLimits.unlimited()) as fake,
+            FakeReddit(budget=reddit.budget()) as fake_reddit,
+        ):
+            env = {
+                "PIAZZA_TELEGRAM_API_URL": fake.base_url,
+                "PIAZZA_REDDIT_AUTH_URL": fake_reddit.auth_url,
+                "PIAZZA_REDDIT_API_URL": fake_reddit.api_url,
+            }
+            stack = Stack(Path(folder), extra_env=env)
             await stack.start()
             try:
-                report = await _measure(stack, arguments)
-                print("telegram connector…", flush=True)
-                report["telegram"] = await connector_throughput(
-                    stack, fake, 10_000 if arguments.quick else 30_000
-                )
+                report = await _measure(stack, arguments) if not arguments.only else await _yardstick(stack)
+                if "telegram" in (arguments.only or CONNECTORS):
+                    print("telegram connector…", flush=True)
+                    report["telegram"] = await connector_throughput(stack, fake, 10_000 if quick else 30_000)
+                if "reddit" in (arguments.only or CONNECTORS):
+                    print("reddit connector…", flush=True)
+                    # 1,050 items a subreddit: 5,250 quick, 21,000 (20,000 of them comments) in full.
+                    report["reddit"] = await reddit.connector_throughput(
+                        stack, fake_reddit, 5 if quick else 20
+                    )
             finally:
                 await stack.stop()
+    if arguments.only:
+        # A partial run: its figures are printed, never written over the full results.
+        print(_render_connectors(report, float(report["jetstream"])))  # type: ignore[arg-type]
+        return 0
     command = ("DATABASE_URL=postgresql://… " if stack.backend == "postgresql" else "") + "make bench"
     text = _render(report, stack.backend, command, arguments)
     if arguments.output:
@@ -104,6 +129,15 @@ async def _measure(stack: Stack, arguments: argparse.Namespace) -> dict[str, obj
     }
 
 
+async def _yardstick(stack: Stack) -> dict[str, object]:
+    """JetStream publish alone: what a connector-only run (``--only``) gives its ratios against."""
+    assert stack.nats is not None
+    print("raw limit: jetstream publish…", flush=True)
+    jetstream = await raw.jetstream_publish(stack.nats.url, count=20_000)
+    print(f"  jetstream publish {jetstream:,.0f}/s")
+    return {"jetstream": jetstream}
+
+
 def _best(steps: list[StepResult]) -> float:
     complete = [s.visible_rate for s in steps if s.complete]
     return max(complete, default=0.0)
@@ -115,7 +149,6 @@ def _render(report: dict[str, object], backend: str, command: str, arguments: ar
     batched: list[StepResult] = report["batched"]  # type: ignore[assignment]
     lat_single: StepResult = report["latency_single"]  # type: ignore[assignment]
     lat_batched: StepResult = report["latency_batched"]  # type: ignore[assignment]
-    telegram: TelegramResult = report["telegram"]  # type: ignore[assignment]
     best_single, best_batched = _best(single), _best(batched)
     lines = [
         f"### Pipeline on {backend} — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -145,16 +178,7 @@ def _render(report: dict[str, object], backend: str, command: str, arguments: ar
         f"| batched at 1,000 msgs/s, p50 / p99 | {_ms(lat_batched.p50_ms)} / {_ms(lat_batched.p99_ms)} "
         f"({lat_batched.samples} samples) | | p99 < 250 ms: {_met((lat_batched.p99_ms or 1e9) < 250)} |",
         "",
-        f"Telegram, {telegram.updates:,} waiting updates from the fake Bot API through the connector into "
-        "JetStream (`bench/telegram.py`):",
-        "",
-        "| measure | value | ratio |",
-        "|---|---|---|",
-        f"| connector, getUpdates → JetStream acked | {telegram.connector_rate:,.0f} updates/s | "
-        f"{telegram.connector_rate / jetstream:.0%} of JetStream publish, "
-        f"{telegram.connector_rate / telegram.fake_drain_rate:.0%} of the fake's drain rate |",
-        f"| raw: the fake drained by a bare getUpdates loop | {telegram.fake_drain_rate:,.0f} updates/s | |",
-        "",
+        _render_connectors(report, jetstream),
         "Every step (the rate rises until the pipeline fails to keep up twice):",
         "",
         "| kind | target msgs/s | accepted msgs/s | visible msgs/s | p50 | p99 | refused | all visible |",
@@ -167,6 +191,41 @@ def _render(report: dict[str, object], backend: str, command: str, arguments: ar
             f"{_ms(step.p50_ms)} | {_ms(step.p99_ms)} | {step.refused or '-'} | {'yes' if step.complete else 'no'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _render_connectors(report: dict[str, object], jetstream: float) -> str:
+    """The connectors' sections (those measured), each ending with a blank line."""
+    lines: list[str] = []
+    telegram: TelegramResult | None = report.get("telegram")  # type: ignore[assignment]
+    if telegram is not None:
+        lines += [
+            f"Telegram, {telegram.updates:,} waiting updates from the fake Bot API through the connector into "
+            "JetStream (`bench/telegram.py`):",
+            "",
+            "| measure | value | ratio |",
+            "|---|---|---|",
+            f"| connector, getUpdates → JetStream acked | {telegram.connector_rate:,.0f} updates/s | "
+            f"{telegram.connector_rate / jetstream:.0%} of JetStream publish, "
+            f"{telegram.connector_rate / telegram.fake_drain_rate:.0%} of the fake's drain rate |",
+            f"| raw: the fake drained by a bare getUpdates loop | {telegram.fake_drain_rate:,.0f} updates/s | |",
+            "",
+        ]
+    found: RedditResult | None = report.get("reddit")  # type: ignore[assignment]
+    if found is not None:
+        lines += [
+            f"Reddit, {found.items:,} listing items ({found.subreddits} subreddits of {reddit.POSTS} posts and "
+            f"{reddit.COMMENTS:,} comments) imported from the fake Reddit through the connector into JetStream "
+            "(`bench/reddit.py`):",
+            "",
+            "| measure | value | ratio |",
+            "|---|---|---|",
+            f"| connector, listings read, normalized → JetStream acked | {found.connector_rate:,.0f} items/s | "
+            f"{found.connector_rate / jetstream:.0%} of JetStream publish, "
+            f"{found.connector_rate / found.fake_read_rate:.0%} of the fake's read rate |",
+            f"| raw: the same listings read by a bare httpx loop | {found.fake_read_rate:,.0f} items/s | |",
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def _met(ok: bool) -> str:
@@ -215,6 +274,10 @@ How the pipeline is measured (`bench/pipeline.py`):
 * Telegram: the fake Bot API (`tests/fakes/telegram`) runs in the benchmark's process; the connector
   is a `piazza worker telegram` process of its own, with the inbox worker consuming what it publishes
   at the same time. The clock runs from its first `getUpdates` until JetStream holds every update.
+* Reddit: the fake Reddit (`tests/fakes/reddit`, with a budget of requests too large to pace the
+  client) runs in the benchmark's process; the connector, a `piazza worker reddit` process, imports the
+  history of an account following several subreddits (a listing reaches back 1,000 items) in pages of
+  100. The clock runs from its first listing request until JetStream holds every item.
 """
 
 
@@ -229,6 +292,13 @@ def _free_port() -> int:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter steps (a smoke run, noisier figures)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=CONNECTORS,
+        help="measure only this connector (repeatable), with JetStream publish for its ratio; prints its "
+        "figures and writes nothing",
+    )
     parser.add_argument(
         "--output", default=str(ROOT / "docs" / "benchmarks.md"), help="results file ('' to only print)"
     )

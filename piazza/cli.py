@@ -56,19 +56,31 @@ def run(
     raise typer.Exit(asyncio.run(Supervisor(settings, host=host, port=port).run()))
 
 
+DemoHost = Annotated[str, typer.Option(help="Interface to serve on.")]
+DemoPort = Annotated[int, typer.Option(envvar="PIAZZA_PORT", help="Port of the API and webhooks.")]
+DemoPace = Annotated[float, typer.Option(min=0.01, help="Seconds between the fake platform's events.")]
+
+
 @demo_app.command("telegram")
-def demo_telegram(
-    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="PIAZZA_PORT", help="Port of the API and webhooks.")] = 8000,
-    pace: Annotated[float, typer.Option(min=0.01, help="Seconds between the fake chats' updates.")] = 2.0,
-) -> None:
+def demo_telegram(host: DemoHost = "127.0.0.1", port: DemoPort = 8000, pace: DemoPace = 2.0) -> None:
     """Run everything (as `piazza run`) with a fake Telegram whose chats keep talking; replies you
     send through the API show up here. Ctrl-C stops it."""
-    from piazza.demo import DemoUnavailable, run_telegram_demo
+    _demo("telegram", host, port, pace)
+
+
+@demo_app.command("reddit")
+def demo_reddit(host: DemoHost = "127.0.0.1", port: DemoPort = 8000, pace: DemoPace = 2.0) -> None:
+    """Run everything (as `piazza run`) with a fake Reddit whose subreddit, inbox and private messages
+    keep talking; replies you send through the API show up here. Ctrl-C stops it."""
+    _demo("reddit", host, port, pace)
+
+
+def _demo(platform: str, host: str, port: int, pace: float) -> None:
+    from piazza.demo import DEMOS, DemoUnavailable
 
     settings = _settings("supervisor")
     try:
-        code = asyncio.run(run_telegram_demo(settings, host=host, port=port, pace=pace))
+        code = asyncio.run(DEMOS[platform](settings, host=host, port=port, pace=pace))
     except DemoUnavailable as exc:
         out.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -378,19 +390,20 @@ def reddit_backfill(
             )
             with Progress(*columns, console=out) as progress:
                 tasks: dict[str, TaskID] = {}
-                counts: dict[str, int] = {}
                 while time.monotonic() < deadline:
+                    pending = await cursors.backfill_request(channel_id)
+                    finished = pending is None or pending.id != request.id
                     status = await board.read(channel_id)
                     for item in status.backfill if status else ():
+                        if request.sources and item.source not in request.sources:
+                            continue
                         if item.source not in tasks:
                             tasks[item.source] = progress.add_task(item.source, total=None)
-                        progress.update(
-                            tasks[item.source], completed=item.imported, total=item.target or None
-                        )
-                    pending = await cursors.backfill_request(channel_id)
-                    if pending is None or pending.id != request.id:
-                        for name, task in tasks.items():
-                            progress.update(task, completed=counts[name], total=counts[name] or 1)
+                        total = item.target or None
+                        if finished:
+                            total = item.target or item.imported or 1
+                        progress.update(tasks[item.source], completed=item.imported, total=total)
+                    if finished:
                         return 0
                     await asyncio.sleep(0.5)
             out.print("still importing; follow it on GET /v1/channels/{id} (health.backfill)")

@@ -4,6 +4,7 @@ history imports, edits and deletions, and every failure Reddit gives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
@@ -258,3 +259,36 @@ async def test_refused_credentials_stop_polling_and_show_on_the_health(
 
 async def _has_polled(reddit: FakeReddit, subreddit: str) -> bool | None:
     return True if any(r.path.startswith(f"/r/{subreddit}/comments") for r in reddit.requests) else None
+
+
+async def test_two_replicas_poll_each_account_once(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector_settings: RedditSettings,
+) -> None:
+    channel = await connect_account(api, tenant, account, inbox=False, subreddits=[subreddit])
+    replicas = [_connector(connector_settings), _connector(connector_settings)]
+    post, _ = _thread(reddit, subreddit, 0)
+    async with contextlib.AsyncExitStack() as both:
+        stacks = [contextlib.AsyncExitStack() for _ in replicas]
+        for stack, replica in zip(stacks, replicas, strict=True):
+            await stack.enter_async_context(serving(replica))
+            both.push_async_callback(stack.aclose)
+        for n in range(5):
+            reddit.comment(post, author="bob", body=f"a{n}")
+        await messages_of(api, tenant, channel["id"], post.fullname, 6)
+        holders = [n for n, replica in enumerate(replicas) if replica.state.reddit[1].running]
+        assert len(holders) == 1
+        # The holder stops (releasing its lease): the other replica takes the account over.
+        await stacks[holders[0]].aclose()
+        survivor = replicas[1 - holders[0]]
+        await wait_for(
+            lambda: asyncio.sleep(0, True if survivor.state.reddit[1].running else None), timeout=10
+        )
+        for n in range(5):
+            reddit.comment(post, author="bob", body=f"b{n}")
+        texts = await _settled(api, tenant, channel, post, 11)
+    assert texts == ["Busy thread", *(f"a{n}" for n in range(5)), *(f"b{n}" for n in range(5))]
