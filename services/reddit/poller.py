@@ -277,7 +277,8 @@ class AccountPoller:
             )
         fresh = _unique(reversed(fresh))  # oldest first
         await self._publish(source, fresh, cursor)
-        cursor.before = str(fresh[-1][1]["name"]) if fresh else None
+        # Threaded listings order threads, not messages: a message is no anchor there.
+        cursor.before = str(fresh[-1][1]["name"]) if fresh and not source.threaded else None
         await self._cursors.save_cursor(self.channel.id, source.key, cursor)
 
     async def _older_until_seen(
@@ -359,7 +360,7 @@ class AccountPoller:
         if items:
             cursor.floor = max(cursor.floor, min(_created(d) for _, d in items[: max(depth, 1)]))
         newest = items[0][1]["name"] if items else None
-        cursor.before = str(newest) if newest else cursor.before
+        cursor.before = str(newest) if newest and not source.threaded else cursor.before
         cursor.backfilled = True
         await self._cursors.save_cursor(self.channel.id, source.key, cursor)
         await self._report_progress(progress.model_copy(update={"done": True}))

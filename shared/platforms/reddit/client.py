@@ -13,7 +13,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -115,11 +115,11 @@ class RedditCredentials:
     """What a channel connects with: a script app's password grant, or a refresh token."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     user_agent: str
     username: str | None = None
-    password: str | None = None
-    refresh_token: str | None = None
+    password: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
 
     def grant(self) -> dict[str, str]:
         """The token request's form."""
@@ -230,7 +230,8 @@ class RedditClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise RedditUnreachable(f"token: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
-            raise RedditNoAnswer(f"token: {type(exc).__name__}") from None
+            # A token request changes nothing at Reddit: safe to repeat, unlike a lost write.
+            raise RedditUnreachable(f"token: {type(exc).__name__}") from None
         body = _json(response)
         if response.status_code == 429:
             raise RedditRateLimited(
@@ -255,9 +256,7 @@ class RedditClient:
         self._token_expires_at = started + max(lifetime - 60.0, lifetime / 2)
         rotated = body.get("refresh_token")
         if isinstance(rotated, str) and rotated and self.credentials.refresh_token:
-            self.credentials = RedditCredentials(
-                **{**self.credentials.__dict__, "refresh_token": rotated}  # kept for the next refresh
-            )
+            self.credentials = replace(self.credentials, refresh_token=rotated)  # for the next refresh
 
     # -- calls ----------------------------------------------------------------------------------
 
