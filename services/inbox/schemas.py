@@ -111,6 +111,11 @@ def _unique_subreddits(names: list[str]) -> list[str]:
 Subreddits = Annotated[list[Subreddit], Field(max_length=50), AfterValidator(_unique_subreddits)]
 
 
+MarkRead = Literal["opened", "stored", "never"]
+"""When Reddit inbox items are marked read on Reddit: when an agent opens their conversation in
+Piazza, as soon as Piazza stored them, or never."""
+
+
 class RedditChannelCreate(BaseModel):
     """A Reddit account (a brand account or a moderator): its inbox and the subreddits it follows.
 
@@ -140,6 +145,10 @@ class RedditChannelCreate(BaseModel):
     )
     backfill: int = Field(
         100, ge=0, le=1000, description="Recent items to import per source when it is added."
+    )
+    mark_read: MarkRead = Field(
+        "opened",
+        description="Mark inbox items read on Reddit when an agent opens them, once stored, or never.",
     )
     name: Name | None = None
 
@@ -174,6 +183,7 @@ class ChannelUpdate(BaseModel):
         None, description="Reddit only: a new refresh token for the same account, checked with Reddit."
     )
     client_secret: SecretStr | None = Field(None, description="Reddit only: the app's new secret.")
+    mark_read: MarkRead | None = Field(None, description="Reddit only: when inbox items are marked read.")
 
     @property
     def new_credentials(self) -> bool:
@@ -235,6 +245,7 @@ class ChannelOut(BaseModel):
         None, description="The platform account, e.g. the bot's @username or the Reddit u/username."
     )
     subreddits: list[str] | None = Field(None, description="Reddit: the subreddits followed.")
+    mark_read: str | None = Field(None, description="Reddit: when inbox items are marked read on Reddit.")
     webhook_url: str | None = Field(
         description="Where the platform or source must send events, if it sends them."
     )

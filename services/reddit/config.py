@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -31,7 +29,3 @@ class RedditSettings(PiazzaSettings):
         1.0, gt=0, description="When an unavailable source (private messages, a subreddit) is tried again."
     )
     backoff_max_seconds: float = Field(60.0, gt=0, description="Longest pause after repeated failures.")
-    mark_read: Literal["stored", "never"] = Field(
-        "stored",
-        description="stored: mark inbox items read once the bus stored them; never: leave them unread.",
-    )

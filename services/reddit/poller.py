@@ -202,7 +202,10 @@ class AccountPoller:
     async def _identify(self) -> None:
         me = await self._client.me()
         self._normalizer = Normalizer(
-            channel_id=self.channel.id, workspace=str(self.channel.workspace_id), me=str(me["name"])
+            channel_id=self.channel.id,
+            workspace=str(self.channel.workspace_id),
+            me=str(me["name"]),
+            track_unread=self.channel.config.get("mark_read") == "opened",
         )
 
     async def _pause(self, stop: asyncio.Event) -> None:
@@ -309,14 +312,14 @@ class AccountPoller:
                 watched[str(data["name"])] = WatchedItem(
                     kind=kind, digest=content_digest(kind, data), created_utc=_created(data)
                 )
-            if source.key == "inbox" and data.get("new"):
+            if source.key in ("inbox", "messages") and data.get("new") is True:
                 unread.append(str(data["name"]))
         if events:
             await self._bus.publish_many([(self._subject, e) for e in events], timeout=10.0)
         cursor.remember([(str(d["name"]), _created(d)) for _, d in items])
         if watched:
             await self._watch(watched)
-        if unread and self._settings.mark_read == "stored":
+        if unread and self.channel.config.get("mark_read") == "stored":
             with contextlib.suppress(RedditError):  # read state is a courtesy: items stay stored anyway
                 await self._client.mark_read(unread)
         if items:

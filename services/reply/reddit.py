@@ -117,6 +117,13 @@ class RedditSender:
                 return [str(data["name"])]
         return []
 
+    async def mark_read(
+        self, channel: ChannelRecord, credentials: RedditCredentials, fullnames: list[str]
+    ) -> None:
+        """Mark inbox items read, 25 per call; raises :class:`SendFailure` when refused."""
+        client = self._client(channel, credentials)
+        await self._call(lambda: client.mark_read(fullnames))
+
     async def moderate(
         self, channel: ChannelRecord, credentials: RedditCredentials, request: ModerationRequest
     ) -> None:

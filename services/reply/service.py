@@ -37,6 +37,7 @@ from shared.events.commands import (
     ModerationCompleted,
     ModerationOutcome,
     ModerationRequested,
+    ReadRequested,
     ReplyFailed,
     ReplyFailure,
     ReplyRequested,
@@ -80,7 +81,7 @@ class ReplyWorker:
         lanes: dict[str, list[Delivery]] = {}
         for index, delivery in enumerate(batch):
             event = delivery.event
-            if isinstance(event, ReplyRequested | ModerationRequested):
+            if isinstance(event, ReplyRequested | ModerationRequested | ReadRequested):
                 lane = f"{event.payload.channel_id}:{event.payload.thread_external_id}"
             else:
                 refused[index] = f"the reply service does not carry out {event.type}"
@@ -96,7 +97,25 @@ class ReplyWorker:
 
     async def _lane(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
-            await self._carry_out(delivery.event)  # type: ignore[arg-type]
+            if isinstance(delivery.event, ReadRequested):
+                await self._mark_read(delivery.event)
+            else:
+                await self._carry_out(delivery.event)  # type: ignore[arg-type]
+
+    async def _mark_read(self, event: ReadRequested) -> None:
+        """Mark items read (repeating it is harmless: no at-most-once bookkeeping, no outcome)."""
+        request = event.payload
+        channel = await self._directory.get(request.channel_id)
+        if channel is None or channel.type != "reddit":
+            return
+        try:
+            credentials = credentials_from_record(channel, self._box)
+            await self._reddit.mark_read(channel, credentials, list(request.external_ids))
+        except (SendFailure, RedditNoAnswer, SecretBoxError, KeyError) as exc:
+            OUTCOMES.labels("read", "failed").inc()
+            log.warning("reply.mark_read_failed", channel_id=str(channel.id), error=str(exc))
+            return
+        OUTCOMES.labels("read", "applied").inc()
 
     async def _carry_out(self, event: ReplyRequested | ModerationRequested) -> None:
         key = _attempt_key(event)

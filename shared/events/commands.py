@@ -87,6 +87,15 @@ class ModerationOutcome(Frozen):
     at: Timestamp
 
 
+class ReadRequest(Frozen):
+    """Mark inbox items read on the platform (Reddit: an agent opened their conversation)."""
+
+    channel_id: UUID
+    platform: Platform
+    thread_external_id: ExternalId
+    external_ids: tuple[ExternalId, ...] = Field(min_length=1, max_length=1000)
+
+
 class ReplyRequested(Event):
     """An agent wrote a reply; it is pending until a ``reply.sent`` or ``reply.failed``."""
 
@@ -122,7 +131,14 @@ class ModerationCompleted(Event):
     payload: ModerationOutcome
 
 
-def command_subject(kind: Literal["reply", "moderation"], channel_id: UUID) -> str:
+class ReadRequested(Event):
+    """An agent read a conversation: its unread platform items may be marked read (best effort)."""
+
+    type: Literal["read.requested"] = "read.requested"
+    payload: ReadRequest
+
+
+def command_subject(kind: Literal["reply", "moderation", "read"], channel_id: UUID) -> str:
     """Where a command for a channel is published."""
     return f"command.{kind}.{channel_id}"
 

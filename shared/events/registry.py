@@ -17,6 +17,7 @@ from shared.events.activity import ReactionChanged, ThreadChanged
 from shared.events.commands import (
     ModerationCompleted,
     ModerationRequested,
+    ReadRequested,
     ReplyFailed,
     ReplyRequested,
     ReplySent,
@@ -38,6 +39,7 @@ KnownEvent = (
     | ReplyFailed
     | ModerationRequested
     | ModerationCompleted
+    | ReadRequested
 )
 AnyEvent = Annotated[KnownEvent, Field(discriminator="type")]
 """Every event type Piazza knows, discriminated by ``type``."""

@@ -66,6 +66,7 @@ async def _shape(state: InboxState, channel: Channel) -> ChannelOut:
         mode=channel.config.get("mode"),
         account=account,
         subreddits=channel.config.get("subreddits") if channel.type == "reddit" else None,
+        mark_read=channel.config.get("mark_read", "stored") if channel.type == "reddit" else None,
         webhook_url=_webhook_url(state, channel),
         created_at=channel.created_at,
         updated_at=channel.updated_at,
@@ -128,6 +129,7 @@ async def create_channel(
                     inbox=body.inbox,
                     subreddits=body.subreddits,
                     backfill=body.backfill,
+                    mark_read=body.mark_read,
                     name=body.name,
                     now=utcnow(),
                 )
@@ -162,6 +164,13 @@ async def update_channel(
                     password=body.password.get_secret_value() if body.password else None,
                     refresh_token=body.refresh_token.get_secret_value() if body.refresh_token else None,
                     client_secret=body.client_secret.get_secret_value() if body.client_secret else None,
+                )
+            if body.mark_read is not None:
+                await reddit.set_mark_read(
+                    session,
+                    workspace_id=principal.workspace_id,
+                    channel_id=channel_id,
+                    mark_read=body.mark_read,
                 )
             if body.subreddits is not None:
                 await reddit.set_subreddits(

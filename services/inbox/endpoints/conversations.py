@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import PrincipalDep, StateDep
 from services.inbox.errors import InvalidCursor
+from services.inbox.outbox import publish_outbox
 from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
 from services.inbox.schemas import (
     AuthorOut,
@@ -22,8 +24,16 @@ from services.inbox.schemas import (
     RevisionOut,
 )
 from services.inbox.service import conversations as service
+from services.inbox.service import outbound
+from services.inbox.service.access import Role
+from services.inbox.state import InboxState
+from shared.bus.client import BusUnavailable
+from shared.events import utcnow
 from shared.events.inbound import Timestamp
 from shared.http.pagination import CursorError, decode_cursor, encode_cursor
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -157,11 +167,31 @@ async def list_messages(
             include_deleted=include_deleted,
         )
     page = rows[:limit]
+    if principal.role is not Role.VIEWER and any(r.message.meta.get("unread") for r in page):
+        await _mark_read(state, principal.workspace_id, conversation_id, [r.message.id for r in page])
     last = page[-1].message if page else None
     next_cursor = encode_cursor(last.occurred_at, last.received_seq) if last else cursor
     return Page[MessageOut](
         data=[_message(r) for r in page], has_more=len(rows) > limit, next_cursor=next_cursor
     )
+
+
+async def _mark_read(state: InboxState, workspace_id: UUID, conversation_id: UUID, ids: list[UUID]) -> None:
+    """An agent read unread Reddit items: have them marked read there (best effort: a failure here
+    never fails the read)."""
+    try:
+        async with state.transaction() as session:
+            entry_id = await outbound.request_read(
+                session,
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                message_ids=ids,
+                now=utcnow(),
+            )
+        if entry_id is not None:
+            await publish_outbox(state.sessions, state.read_sessions, state.bus, ids=[entry_id])
+    except (BusUnavailable, SQLAlchemyError) as exc:
+        log.warning("inbox.mark_read.deferred", conversation_id=str(conversation_id), error=str(exc))
 
 
 @router.get("/messages/{message_id}")

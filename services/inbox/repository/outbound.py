@@ -155,6 +155,16 @@ async def mark_deleted_by_agent(session: AsyncSession, message_id: UUID, at: dat
     )
 
 
+async def messages_by_id(session: AsyncSession, workspace_id: UUID, ids: list[UUID]) -> list[Message]:
+    """Messages of the workspace, locked for update where the database can."""
+    if not ids:
+        return []
+    query = select(Message).where(Message.workspace_id == workspace_id, Message.id.in_(ids))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
+
+
 async def note_moderation(
     session: AsyncSession, message_id: UUID, state: dict[str, Any], now: datetime
 ) -> None:

@@ -28,6 +28,8 @@ from shared.events.commands import (
     ModerationCompleted,
     ModerationRequest,
     ModerationRequested,
+    ReadRequest,
+    ReadRequested,
     ReplyFailed,
     ReplyRequest,
     ReplyRequested,
@@ -253,6 +255,43 @@ async def request_moderation(
         ),
     )
     return entry, await _queue(session, command_subject("moderation", channel.id), command, now)
+
+
+async def request_read(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    message_ids: list[uuid.UUID],
+    now: datetime,
+) -> str | None:
+    """An agent opened messages still unread on Reddit: note them read and queue marking them read
+    there (when the channel asks for it). Returns the outbox entry id, if anything was queued."""
+    found = await reads.get_conversation(session, workspace_id, conversation_id)
+    if found is None:
+        return None
+    channel = await _channel(session, workspace_id, found.conversation.channel_id)
+    if channel.type != "reddit" or channel.config.get("mark_read") != "opened":
+        return None
+    unread = [
+        m for m in await repo.messages_by_id(session, workspace_id, message_ids) if m.meta.get("unread")
+    ]
+    if not unread:
+        return None
+    for message in unread:
+        message.meta = {**message.meta, "unread": False}
+        message.updated_at = now
+    command = ReadRequested(
+        workspace=str(workspace_id),
+        source="inbox",
+        payload=ReadRequest(
+            channel_id=channel.id,
+            platform=channel.type,
+            thread_external_id=found.conversation.external_id,
+            external_ids=tuple(m.external_id for m in unread),
+        ),
+    )
+    return await _queue(session, command_subject("read", channel.id), command, now)
 
 
 OutcomeEvent = ReplySent | ReplyFailed | ModerationCompleted

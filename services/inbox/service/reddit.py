@@ -74,6 +74,7 @@ async def create_reddit_channel(
     inbox: bool,
     subreddits: Sequence[str],
     backfill: int,
+    mark_read: str,
     name: str | None,
     now: datetime,
 ) -> Channel:
@@ -100,6 +101,7 @@ async def create_reddit_channel(
             "inbox": inbox,
             "subreddits": list(subreddits),
             "backfill": backfill,
+            "mark_read": mark_read,
         },
         secrets=secrets,
         created_at=now,
@@ -188,4 +190,13 @@ async def set_subreddits(
         async with reddit_errors("checking the subreddits"):
             await _check_subreddits(reddit(credentials_from_record(to_record(channel), box)), added)
     channel.config = {**channel.config, "subreddits": list(subreddits)}
+    return channel
+
+
+async def set_mark_read(
+    session: AsyncSession, *, workspace_id: uuid.UUID, channel_id: uuid.UUID, mark_read: str
+) -> Channel:
+    """Change when the account's inbox items are marked read on Reddit (the caller publishes)."""
+    channel = await _reddit_channel(session, workspace_id, channel_id, "mark_read")
+    channel.config = {**channel.config, "mark_read": mark_read}
     return channel

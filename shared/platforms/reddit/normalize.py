@@ -137,11 +137,22 @@ def _meta(kind: str, data: Mapping[str, Any]) -> Json:
 class Normalizer:
     """Turns one channel's items into events."""
 
-    def __init__(self, *, channel_id: UUID, workspace: str, me: str, correlation_id: str | None = None):
+    def __init__(
+        self,
+        *,
+        channel_id: UUID,
+        workspace: str,
+        me: str,
+        correlation_id: str | None = None,
+        track_unread: bool = False,
+    ):
+        """``track_unread``: note inbox items still unread on Reddit (``meta.unread``), for the inbox
+        to have them marked read when an agent opens their conversation."""
         self.channel_id = channel_id
         self.workspace = workspace
         self.me = me.lower()
         self.correlation_id = correlation_id
+        self.track_unread = track_unread
 
     def _envelope(self, *parts: object) -> dict[str, Any]:
         digest = hashlib.sha256("\x1f".join(["reddit", str(self.channel_id), *map(str, parts)]).encode())
@@ -181,7 +192,10 @@ class Normalizer:
             attachments=attachments,
             reply_to_external_id=str(parent) if isinstance(parent, str) and parent else None,
             sent_at=datetime.fromtimestamp(float(data.get("created_utc") or 0), UTC),
-            meta=_meta(kind, data),
+            meta={
+                **_meta(kind, data),
+                **({"unread": True} if self.track_unread and data.get("new") is True else {}),
+            },
         )
         result.events.append(MessageReceived(**self._envelope(data["name"], "received"), payload=message))
         return result

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.inbox.service.access import Role
 from tests.fakes.reddit import FakeReddit
 from tests.services.reddit.conftest import Account, channel_health, connect_account, messages_of
-from tests.support import Tenant, wait_for
+from tests.support import Tenant, add_token, conversation_messages, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +64,7 @@ async def test_inbox_replies_mentions_and_private_messages(
     subreddit: str,
     connector: Any,
 ) -> None:
-    channel = await connect_account(api, tenant, account, backfill=0)
+    channel = await connect_account(api, tenant, account, backfill=0, mark_read="stored")
     await wait_for(lambda: _backfilled(api, tenant, channel["id"], {"inbox", "messages"}))
     own_post = reddit.submit(subreddit, author=account.username, title="AMA")
     reply = reddit.comment(own_post, author="jane_doe", body="When is the sale?")
@@ -81,7 +84,7 @@ async def test_inbox_replies_mentions_and_private_messages(
     assert [m["text"] for m in private] == ["Where is my parcel? 📦", "Order #1234"]
     assert private[1]["reply_to"]["external_id"] == pm.fullname
     assert private[1]["external_id"] == pm_reply.fullname
-    # Inbox items are marked read once stored, in batches of at most 25.
+    # With mark_read "stored", inbox items are marked read once stored, in batches of at most 25.
     await reddit.wait_for(lambda: any(reply.fullname in ids for ids in reddit.read_calls))
     assert all(len(ids) <= 25 for ids in reddit.read_calls)
     health = await channel_health(api, tenant, channel["id"])
@@ -118,3 +121,42 @@ async def _backfilled(
     progress = (await channel_health(api, tenant, channel_id))["backfill"]
     done = {p["source"] for p in progress if p["done"]}
     return True if sources <= done else None
+
+
+async def test_inbox_items_are_marked_read_when_an_agent_opens_them(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    engine: AsyncEngine,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
+    replier: Any,
+) -> None:
+    channel = await connect_account(api, tenant, account, backfill=0)
+    assert channel["mark_read"] == "opened"
+    await wait_for(lambda: _backfilled(api, tenant, channel["id"], {"inbox", "messages"}))
+    own_post = reddit.submit(subreddit, author=account.username, title="Giveaway")
+    replies = [reddit.comment(own_post, author=f"fan{n}", body=f"me! #{n}") for n in range(30)]
+    conversation = await messages_of(api, tenant, channel["id"], own_post.fullname, 30)  # an agent reads
+    stored = {m["external_id"] for m in conversation}
+
+    await reddit.wait_for(lambda: sum(len(ids) for ids in reddit.read_calls) >= 30, timeout=10)
+    assert sorted(len(ids) for ids in reddit.read_calls) == [5, 25]
+    assert {name for ids in reddit.read_calls for name in ids} == {r.fullname for r in replies} == stored
+    again = await conversation_messages(api, tenant, channel["id"], own_post.fullname, limit=200)
+    assert not any(m["meta"].get("unread") for m in again)
+    await asyncio.sleep(0.5)
+    assert len(reddit.read_calls) == 2  # opening it again marks nothing more
+
+    # A viewer reading does not mark anything read; "never" leaves everything unread.
+    late = reddit.comment(own_post, author="fan99", body="late")
+    viewer = Tenant(tenant.workspace_id, await add_token(engine, tenant.workspace_id, Role.VIEWER))
+    await messages_of(api, viewer, channel["id"], own_post.fullname, 31)
+    patched = await api.patch(
+        f"/v1/channels/{channel['id']}", json={"mark_read": "never"}, headers=tenant.auth
+    )
+    assert patched.json()["mark_read"] == "never"
+    await conversation_messages(api, tenant, channel["id"], own_post.fullname, limit=200)
+    await asyncio.sleep(0.5)
+    assert late.fullname not in {name for ids in reddit.read_calls for name in ids}
