@@ -237,9 +237,12 @@ def _ms(value: float | None) -> str:
 
 
 def _write_section(path: Path, backend: str, section: str) -> None:
-    """Replace this backend's section of the results file, keeping the others."""
+    """Replace this backend's section of the results file (and the method description above the
+    sections), keeping the other backend's section."""
     begin, end = f"<!-- bench:{backend}:begin -->", f"<!-- bench:{backend}:end -->"
     current = path.read_text() if path.exists() else _HEADER
+    if "<!-- bench:" in current:  # the method description is rewritten, the other sections kept
+        current = _HEADER.rstrip("\n") + "\n\n" + current[current.index("<!-- bench:") :]
     block = f"{begin}\n{section}{end}"
     if begin in current and end in current:
         before, rest = current.split(begin, 1)

@@ -292,3 +292,18 @@ async def test_two_replicas_poll_each_account_once(
             reddit.comment(post, author="bob", body=f"b{n}")
         texts = await _settled(api, tenant, channel, post, 11)
     assert texts == ["Busy thread", *(f"a{n}" for n in range(5)), *(f"b{n}" for n in range(5))]
+
+
+async def test_tokens_are_refreshed_before_they_expire(
+    api: httpx.AsyncClient, tenant: Tenant, reddit: FakeReddit, account: Account, subreddit: str, connector: Any
+) -> None:
+    reddit.token_lifetime = 2  # seconds: the connector renews at half of it, before any 401
+    channel = await connect_account(api, tenant, account, inbox=False, subreddits=[subreddit])
+    post, _ = _thread(reddit, subreddit, 0)
+    for n in range(4):
+        reddit.comment(post, author="bob", body=f"c{n}")
+        await asyncio.sleep(1.0)
+    texts = await _settled(api, tenant, channel, post, 5)
+    assert texts == ["Busy thread", *(f"c{n}" for n in range(4))]
+    assert len(reddit.tokens_issued) >= 3
+    assert not [r for r in reddit.requests if r.status == 401]
