@@ -295,7 +295,12 @@ async def test_two_replicas_poll_each_account_once(
 
 
 async def test_tokens_are_refreshed_before_they_expire(
-    api: httpx.AsyncClient, tenant: Tenant, reddit: FakeReddit, account: Account, subreddit: str, connector: Any
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
 ) -> None:
     reddit.token_lifetime = 2  # seconds: the connector renews at half of it, before any 401
     channel = await connect_account(api, tenant, account, inbox=False, subreddits=[subreddit])
