@@ -20,7 +20,7 @@ from shared.bus.topology import (
 )
 from shared.channels import ChannelDirectory, ChannelHealthBoard
 from shared.crypto import load_secret_box
-from shared.http import Component, build_app
+from shared.http import Component, build_app, worker_checks
 from shared.platforms.reddit.state import CursorStore
 
 
@@ -53,16 +53,8 @@ def worker_component(settings: RedditSettings | None = None) -> Component:
             await http.aclose()
             await bus.close()
 
-    async def check_nats(app: FastAPI) -> None:
-        if not app.state.reddit[0].is_connected:
-            raise ConnectionError("not connected to NATS")
-
-    async def check_manager(app: FastAPI) -> None:
-        if app.state.reddit[2].done():
-            raise RuntimeError("the poller manager stopped")
-
     return Component(
-        name="reddit", routers=[], lifespan=lifespan, checks={"nats": check_nats, "manager": check_manager}
+        name="reddit", routers=[], lifespan=lifespan, checks=worker_checks("reddit", "poller manager")
     )
 
 

@@ -19,7 +19,7 @@ from shared.bus.consumer import BatchConsumer
 from shared.bus.topology import CHANNELS_BUCKET, REPLY_COMMANDS, SEND_ATTEMPTS_BUCKET
 from shared.channels import ChannelDirectory
 from shared.crypto import load_secret_box
-from shared.http import Component, build_app
+from shared.http import Component, build_app, worker_checks
 
 
 def worker_component(settings: ReplySettings | None = None) -> Component:
@@ -50,17 +50,7 @@ def worker_component(settings: ReplySettings | None = None) -> Component:
             await http.aclose()
             await bus.close()
 
-    async def check_nats(app: FastAPI) -> None:
-        if not app.state.reply[0].is_connected:
-            raise ConnectionError("not connected to NATS")
-
-    async def check_consumer(app: FastAPI) -> None:
-        if app.state.reply[1].done():
-            raise RuntimeError("the consumer stopped")
-
-    return Component(
-        name="reply", routers=[], lifespan=lifespan, checks={"nats": check_nats, "consumer": check_consumer}
-    )
+    return Component(name="reply", routers=[], lifespan=lifespan, checks=worker_checks("reply", "consumer"))
 
 
 def create_worker_app(settings: ReplySettings | None = None) -> FastAPI:

@@ -21,7 +21,7 @@ from shared.bus.topology import (
 )
 from shared.channels import ChannelDirectory, ChannelHealthBoard
 from shared.crypto import load_secret_box
-from shared.http import Component, build_app
+from shared.http import Component, build_app, worker_checks
 from shared.logging import get_logger
 from shared.platforms.telegram.state import AliasStore, OffsetStore
 
@@ -59,17 +59,8 @@ def worker_component(settings: TelegramSettings | None = None) -> Component:
             await http.aclose()
             await bus.close()
 
-    async def check_nats(app: FastAPI) -> None:
-        bus: Bus = app.state.telegram[0]
-        if not bus.is_connected:
-            raise ConnectionError("not connected to NATS")
-
-    async def check_manager(app: FastAPI) -> None:
-        if app.state.telegram[2].done():
-            raise RuntimeError("the poller manager stopped")
-
     return Component(
-        name="telegram", routers=[], lifespan=lifespan, checks={"nats": check_nats, "manager": check_manager}
+        name="telegram", routers=[], lifespan=lifespan, checks=worker_checks("telegram", "poller manager")
     )
 
 

@@ -1,6 +1,6 @@
 """HTTP plumbing shared by every service: app building, problem details, request context."""
 
-from shared.http.app import Component, ReadinessCheck, build_app
+from shared.http.app import Component, ReadinessCheck, build_app, worker_checks
 from shared.http.problems import (
     PROBLEM_CONTENT_TYPE,
     field_errors,
@@ -16,4 +16,5 @@ __all__ = [
     "field_errors",
     "install_problem_handlers",
     "problem_response",
+    "worker_checks",
 ]

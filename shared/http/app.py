@@ -39,6 +39,21 @@ class Component:
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
+def worker_checks(state_name: str, task: str) -> dict[str, ReadinessCheck]:
+    """Readiness of a worker whose lifespan keeps ``app.state.<state_name>`` as a tuple of its bus
+    first and its background task last: NATS is connected, and the task (the ``task``) still runs."""
+
+    async def check_nats(app: FastAPI) -> None:
+        if not getattr(app.state, state_name)[0].is_connected:
+            raise ConnectionError("not connected to NATS")
+
+    async def check_task(app: FastAPI) -> None:
+        if getattr(app.state, state_name)[-1].done():
+            raise RuntimeError(f"the {task} stopped")
+
+    return {"nats": check_nats, task.split()[-1]: check_task}
+
+
 def build_app(title: str, components: Sequence[Component], *, version: str = "0.1.0") -> FastAPI:
     """A FastAPI app serving the components, ``/healthz``, ``/readyz``, ``/metrics`` and ``/docs``."""
 

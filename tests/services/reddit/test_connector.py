@@ -138,8 +138,12 @@ async def test_inbox_items_are_marked_read_when_an_agent_opens_them(
     await wait_for(lambda: _backfilled(api, tenant, channel["id"], {"inbox", "messages"}))
     own_post = reddit.submit(subreddit, author=account.username, title="Giveaway")
     replies = [reddit.comment(own_post, author=f"fan{n}", body=f"me! #{n}") for n in range(30)]
-    conversation = await messages_of(api, tenant, channel["id"], own_post.fullname, 30)  # an agent reads
-    stored = {m["external_id"] for m in conversation}
+    viewer = Tenant(tenant.workspace_id, await add_token(engine, tenant.workspace_id, Role.VIEWER))
+    await messages_of(api, viewer, channel["id"], own_post.fullname, 30)  # a viewer reading marks nothing
+    await asyncio.sleep(0.3)
+    assert reddit.read_calls == []
+    conversation = await conversation_messages(api, tenant, channel["id"], own_post.fullname, limit=200)
+    stored = {m["external_id"] for m in conversation}  # an agent opened them
 
     await reddit.wait_for(lambda: sum(len(ids) for ids in reddit.read_calls) >= 30, timeout=10)
     assert sorted(len(ids) for ids in reddit.read_calls) == [5, 25]
@@ -149,9 +153,8 @@ async def test_inbox_items_are_marked_read_when_an_agent_opens_them(
     await asyncio.sleep(0.5)
     assert len(reddit.read_calls) == 2  # opening it again marks nothing more
 
-    # A viewer reading does not mark anything read; "never" leaves everything unread.
+    # With "never", opening leaves everything unread.
     late = reddit.comment(own_post, author="fan99", body="late")
-    viewer = Tenant(tenant.workspace_id, await add_token(engine, tenant.workspace_id, Role.VIEWER))
     await messages_of(api, viewer, channel["id"], own_post.fullname, 31)
     patched = await api.patch(
         f"/v1/channels/{channel['id']}", json={"mark_read": "never"}, headers=tenant.auth
