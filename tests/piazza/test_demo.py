@@ -20,7 +20,7 @@ async def test_the_demo_fills_the_inbox_and_carries_replies_back(tmp_path: Path)
         await demo.ready()
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=demo.url, headers=auth, timeout=10) as api:
-            [channel] = (await api.get("/v1/channels")).json()["data"]
+            [channel] = await wait_for(_registered(api), timeout=20)
             assert (channel["type"], channel["account"], channel["mode"]) == (
                 "telegram",
                 "@piazza_demo_bot",
@@ -75,13 +75,7 @@ async def test_the_reddit_demo_fills_the_inbox_and_carries_replies_back(tmp_path
         await demo.ready()
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=demo.url, headers=auth, timeout=10) as api:
-
-            async def registered() -> list[dict[str, Any]]:
-                # The demo registers its account once the installation is ready: a moment later.
-                listed: list[dict[str, Any]] = (await api.get("/v1/channels")).json()["data"]
-                return listed
-
-            [channel] = await wait_for(registered, timeout=20)
+            [channel] = await wait_for(_registered(api), timeout=20)
             assert (channel["type"], channel["account"]) == ("reddit", "u/piazza_demo")
 
             # The shop subreddit's posts, a mention in another subreddit (by the inbox), a private message.
@@ -146,3 +140,13 @@ def _printed(run: Run, text: str) -> Any:
         return text in run.output()
 
     return check
+
+
+def _registered(api: httpx.AsyncClient) -> Any:
+    """The demo registers its account once the installation is ready: a moment after ``ready()``."""
+
+    async def channels() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = (await api.get("/v1/channels")).json()["data"]
+        return listed
+
+    return channels
