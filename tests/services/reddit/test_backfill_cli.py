@@ -34,7 +34,7 @@ async def test_a_deeper_import_fills_the_history_once(
     connector: Any,
     cli: CliRunner,
 ) -> None:
-    started = time.time() - 3600  # an hour of history, a minute apart
+    started = time.time() - 7200  # an hour of history, a minute apart, ending an hour ago
     post = reddit.submit(subreddit, author="jane_doe", title="Old thread", created_utc=started)
     for n in range(60):
         reddit.comment(post, author="bob", body=f"old{n:02}", created_utc=started + 60 * (n + 1))

@@ -313,3 +313,27 @@ async def test_tokens_are_refreshed_before_they_expire(
     assert len(reddit.tokens_issued) >= 3
     # (Channels of earlier tests poll this fake too, with credentials it does not know: not ours.)
     assert not [r for r in reddit.requests if r.status == 401 and r.client_id == account.client_id]
+
+
+async def test_a_subreddit_added_later_has_its_history_imported(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
+) -> None:
+    channel = await connect_account(api, tenant, account, inbox=False, subreddits=[subreddit])
+    later = reddit.add_subreddit("addedlater")
+    post, _ = _thread(reddit, "addedlater", 0)
+    for n in range(3):
+        reddit.comment(post, author="bob", body=f"before{n}")
+    added = await api.patch(
+        f"/v1/channels/{channel['id']}", json={"subreddits": [subreddit, "addedlater"]}, headers=tenant.auth
+    )
+    assert added.status_code == 200, added.text
+    texts = await _settled(api, tenant, channel, post, 4)
+    assert texts == ["Busy thread", "before0", "before1", "before2"]
+    reddit.comment(post, author="bob", body="after")
+    assert (await _settled(api, tenant, channel, post, 5))[-1] == "after"
+    assert later.name == "addedlater"
