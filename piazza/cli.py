@@ -358,14 +358,13 @@ def reddit_backfill(
     """Import a Reddit channel's recent history again (items already stored are skipped)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from services.reddit.poller import backfill_request
     from shared.bus.client import Bus
     from shared.bus.topology import CHANNEL_HEALTH_BUCKET, CHANNELS_BUCKET, REDDIT_CURSORS_BUCKET
     from shared.channels import ChannelDirectory, ChannelHealthBoard
-    from shared.platforms.reddit.state import CursorStore
+    from shared.platforms.reddit.state import BackfillRequest, CursorStore
 
     settings = _settings()
-    request = backfill_request(depth, source or [])
+    request = BackfillRequest.new(depth, source or [])
 
     async def go() -> int:
         async with await Bus.connect(

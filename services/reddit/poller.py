@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import itertools
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +39,7 @@ from shared.platforms.reddit.client import (
     RedditRedirected,
 )
 from shared.platforms.reddit.normalize import PLATFORM, Normalizer, content_digest, flatten, is_gone
-from shared.platforms.reddit.state import BackfillRequest, CursorStore, SourceCursor, WatchedItem
+from shared.platforms.reddit.state import CursorStore, SourceCursor, WatchedItem
 from shared.pollers import CredentialsRefused
 
 log = get_logger(__name__)
@@ -121,6 +120,10 @@ class AccountPoller:
         self._next_edit_check = time.monotonic() + settings.edit_check_seconds
         self._cache_buster = itertools.cycle(range(30))
         self._progress: dict[str, BackfillProgress] = {}
+        self._throttled = False
+        # This poller holds the account's lease: what it stored, it knows without reading it back.
+        self._cursor_cache: dict[str, SourceCursor | None] = {}
+        self._watched: dict[str, WatchedItem] | None = None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class AccountPoller:
             await self._health.report(
                 channel_id,
                 "credentials_refused",
-                f"{exc.description}; connect the account again with valid credentials.",
+                f"{exc.description}; give the channel valid credentials (PATCH /v1/channels/{channel_id}).",
                 connected=False,
             )
             raise CredentialsRefused(exc.description) from None
@@ -167,6 +170,7 @@ class AccountPoller:
             POLLS.labels(label, "rate_limited").inc()
             wait = exc.retry_after or 1.0
             self.resume_at = time.monotonic() + wait
+            self._throttled = True
             await self._health.amend(channel_id, throttled_until=utcnow() + timedelta(seconds=wait))
             await self._health.report(channel_id, "rate_limited", f"Reddit asks to wait {wait:g}s")
             await _sleep(stop, wait)
@@ -194,8 +198,9 @@ class AccountPoller:
             POLLS.labels(label, "ok").inc()
             await self._available(source)
         self._backoff = 1.0
-        if self._client.limiter.throttled_for == 0:
-            await self._health.amend(channel_id, throttled_until=None, urgent=False)
+        if self._throttled:
+            self._throttled = False
+            await self._health.amend(channel_id, throttled_until=None)
         await self._health.ok(channel_id)
         return True
 
@@ -253,6 +258,26 @@ class AccountPoller:
                 self.channel.id, warnings=tuple(p for _, p in self._unavailable.values())
             )
 
+    # -- state --------------------------------------------------------------------------------
+
+    async def _cursor(self, source: Source) -> SourceCursor | None:
+        if source.key not in self._cursor_cache:
+            self._cursor_cache[source.key] = await self._cursors.cursor(self.channel.id, source.key)
+        return self._cursor_cache[source.key]
+
+    async def _save(self, source: Source, cursor: SourceCursor) -> None:
+        await self._cursors.save_cursor(self.channel.id, source.key, cursor)
+        self._cursor_cache[source.key] = cursor
+
+    async def _watched_items(self) -> dict[str, WatchedItem]:
+        if self._watched is None:
+            self._watched = await self._cursors.watched(self.channel.id)
+        return self._watched
+
+    async def _save_watched(self, watched: dict[str, WatchedItem]) -> None:
+        await self._cursors.save_watched(self.channel.id, watched)
+        self._watched = watched
+
     # -- polling --------------------------------------------------------------------------------
 
     async def _read(
@@ -263,7 +288,7 @@ class AccountPoller:
         return items, page.after
 
     async def _poll(self, source: Source) -> None:
-        cursor = await self._cursors.cursor(self.channel.id, source.key)
+        cursor = await self._cursor(source)
         if cursor is None or not cursor.backfilled:
             await self._import_history(source, int(self.channel.config.get("backfill", 100)), cursor)
             return
@@ -282,7 +307,7 @@ class AccountPoller:
         await self._publish(source, fresh, cursor)
         # Threaded listings order threads, not messages: a message is no anchor there.
         cursor.before = str(fresh[-1][1]["name"]) if fresh and not source.threaded else None
-        await self._cursors.save_cursor(self.channel.id, source.key, cursor)
+        await self._save(source, cursor)
 
     async def _older_until_seen(
         self, source: Source, after: str, seen: set[str], floor: float, *, limit: int
@@ -365,7 +390,7 @@ class AccountPoller:
         newest = items[0][1]["name"] if items else None
         cursor.before = str(newest) if newest and not source.threaded else cursor.before
         cursor.backfilled = True
-        await self._cursors.save_cursor(self.channel.id, source.key, cursor)
+        await self._save(source, cursor)
         await self._report_progress(progress.model_copy(update={"done": True}))
         log.info(
             "reddit.backfill.done",
@@ -387,20 +412,18 @@ class AccountPoller:
         log.info("reddit.backfill.requested", channel_id=str(self.channel.id), depth=request.depth)
         for source in chosen:
             if self._usable(source):
-                cursor = await self._cursors.cursor(self.channel.id, source.key) or SourceCursor()
+                cursor = await self._cursor(source) or SourceCursor()
                 before = cursor.before
                 await self._import_history(source, request.depth, cursor, again=True)
                 if before is not None:
                     cursor.before = before  # live polling goes on from where it was
-                    await self._cursors.save_cursor(self.channel.id, source.key, cursor)
+                    await self._save(source, cursor)
         await self._cursors.clear_backfill(self.channel.id, request.id)
 
     # -- edits ----------------------------------------------------------------------------------
 
     async def _watch(self, items: dict[str, WatchedItem]) -> None:
-        watched = await self._cursors.watched(self.channel.id)
-        watched.update(items)
-        await self._cursors.save_watched(self.channel.id, self._trim(watched))
+        await self._save_watched(self._trim({**await self._watched_items(), **items}))
 
     def _trim(self, watched: dict[str, WatchedItem]) -> dict[str, WatchedItem]:
         horizon = time.time() - self._settings.edit_window_hours * 3600
@@ -412,7 +435,8 @@ class AccountPoller:
     async def _check_edits(self) -> None:
         """Fetch watched items again; publish the edits and deletions found."""
         assert self._normalizer is not None
-        watched = self._trim(await self._cursors.watched(self.channel.id))
+        known = await self._watched_items()
+        watched = self._trim(known)
         if not watched:
             return
         events: list[Event] = []
@@ -425,21 +449,17 @@ class AccountPoller:
             digest = content_digest(kind, data)
             if digest == item.digest:
                 continue
-            result = self._normalizer.changed(kind, data, seen_at=now)
-            events.extend(result.events)
-            ITEMS.labels(kind, "deleted" if is_gone(kind, data) else "edited").inc()
-            if is_gone(kind, data):
+            events.extend(self._normalizer.changed(kind, data, seen_at=now).events)
+            gone = is_gone(kind, data)
+            ITEMS.labels(kind, "deleted" if gone else "edited").inc()
+            if gone:
                 del watched[name]
             else:
                 watched[name] = item.model_copy(update={"digest": digest})
         if events:
             await self._bus.publish_many([(self._subject, e) for e in events], timeout=10.0)
-        await self._cursors.save_watched(self.channel.id, watched)
-
-
-def backfill_request(depth: int, sources: list[str] | None = None) -> BackfillRequest:
-    """A new request to import history again."""
-    return BackfillRequest(id=uuid.uuid4().hex, depth=depth, sources=sources or [])
+        if watched != known:
+            await self._save_watched(watched)
 
 
 def _created(data: dict[str, Any]) -> float:

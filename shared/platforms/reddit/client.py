@@ -142,8 +142,6 @@ class RateLimiter:
         self._clock = clock
         self._next_at = 0.0
         self._lock = asyncio.Lock()
-        self.remaining: float | None = None
-        self.reset_in: float | None = None
 
     @property
     def throttled_for(self) -> float:
@@ -166,7 +164,6 @@ class RateLimiter:
         except (KeyError, ValueError):
             return
         now = self._clock()
-        self.remaining, self.reset_in = remaining, reset
         if remaining < 1:
             self._next_at = max(self._next_at, now + max(1.0, reset))
         else:

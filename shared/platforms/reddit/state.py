@@ -9,6 +9,7 @@ again and are deduplicated by their event ids, never that they are lost.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from uuid import UUID
 
@@ -64,6 +65,11 @@ class BackfillRequest(BaseModel):
     depth: int = Field(ge=1, le=1000)
     sources: list[str] = Field(default_factory=list)
     """Source keys; empty means every source of the channel."""
+
+    @classmethod
+    def new(cls, depth: int, sources: list[str] | None = None) -> BackfillRequest:
+        """A fresh request (its id tells it from an earlier one)."""
+        return cls(id=uuid.uuid4().hex, depth=depth, sources=sources or [])
 
 
 class CursorStore:

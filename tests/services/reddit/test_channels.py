@@ -167,3 +167,11 @@ async def test_new_credentials_must_act_as_the_same_account(
     )
     assert refused.status_code == 400
     assert refused.json()["code"] == "credentials_not_applicable"
+    not_reddit = await api.patch(
+        f"/v1/channels/{webhook.json()['id']}", json={"mark_read": "never"}, headers=tenant.auth
+    )
+    assert not_reddit.status_code == 400
+    assert not_reddit.json()["code"] == "mark_read_not_applicable"
+    unknown = await api.patch(path, json={"mark_read": "sometimes"}, headers=tenant.auth)
+    assert unknown.status_code == 400
+    assert unknown.json()["code"] == "validation_failed"
