@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,6 +107,30 @@ async def make_tenant(engine: AsyncEngine, role: access.Role = access.Role.ADMIN
         workspace_id = await access.create_workspace(session, unique("ws"), utcnow())
         _, token = await access.create_token(session, workspace_id, "tests", role, utcnow())
     return Tenant(workspace_id, token)
+
+
+@dataclass
+class Agent(Tenant):
+    """A user of a workspace (of any role) with a token of their own."""
+
+    user_id: uuid.UUID = field(kw_only=True)
+    name: str = field(kw_only=True)
+
+
+async def add_user(
+    engine: AsyncEngine,
+    workspace_id: uuid.UUID,
+    role: access.Role = access.Role.AGENT,
+    name: str | None = None,
+) -> Agent:
+    """A new user of the workspace, with a token."""
+    from services.inbox.service.users import create_user
+
+    name = name or unique("agent")
+    async with session_factory(engine)() as session, session.begin():
+        user = await create_user(session, workspace_id, name=name, role=role, now=utcnow(), email=None)
+        _, token = await access.create_token(session, workspace_id, "tests", role, utcnow(), user_id=user.id)
+    return Agent(workspace_id, token, user_id=user.id, name=name)
 
 
 async def add_token(engine: AsyncEngine, workspace_id: uuid.UUID, role: access.Role) -> str:

@@ -53,7 +53,7 @@ def component(settings: InboxSettings | None = None) -> Component:
         )
         if settings.bootstrap_token is not None:
             async with state.transaction() as session:
-                await access.ensure_workspace(session, access.DEFAULT_WORKSPACE_ID, "Default", utcnow())
+                await access.ensure_bootstrap_user(session, utcnow())
         published = await _publish_directory(state)
         log.info("inbox.api.started", channels_published=published)
         app.state.inbox = state

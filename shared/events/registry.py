@@ -22,6 +22,7 @@ from shared.events.commands import (
     ReplyRequested,
     ReplySent,
 )
+from shared.events.domain import DOMAIN_TYPES, DomainEvent
 from shared.events.envelope import Event
 from shared.events.inbound import MessageDeleted, MessageEdited, MessageReceived
 
@@ -40,6 +41,7 @@ KnownEvent = (
     | ModerationRequested
     | ModerationCompleted
     | ReadRequested
+    | DomainEvent
 )
 AnyEvent = Annotated[KnownEvent, Field(discriminator="type")]
 """Every event type Piazza knows, discriminated by ``type``."""
@@ -76,9 +78,18 @@ def decode_event(data: bytes) -> KnownEvent:
         raise EventDecodeError(_summarize(exc)) from exc
 
 
-CURRENT_VERSIONS: dict[str, int] = {
-    model.model_fields["type"].default: model.model_fields["version"].default for model in KnownEvent.__args__
-}
+def _current_versions() -> dict[str, int]:
+    versions = {}
+    for model in KnownEvent.__args__:
+        version = model.model_fields["version"].default
+        if model is DomainEvent:
+            versions.update(dict.fromkeys(DOMAIN_TYPES, version))
+        else:
+            versions[model.model_fields["type"].default] = version
+    return versions
+
+
+CURRENT_VERSIONS: dict[str, int] = _current_versions()
 """The version each event type is read at; older ones are upgraded to it, newer ones refused."""
 
 

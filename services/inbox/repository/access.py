@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inbox.models import ApiToken, Workspace
+from services.inbox.models import ApiToken, User, Workspace
 from shared.db import insert_for
 
 
@@ -37,11 +37,25 @@ async def add_token(session: AsyncSession, token: ApiToken) -> None:
     await session.flush()
 
 
-async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    """The live token with this hash."""
-    return await session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+async def token_with_user(session: AsyncSession, token_hash: str) -> tuple[ApiToken, User | None] | None:
+    """The live token with this hash, and its user if it has one."""
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def add_user_if_missing(session: AsyncSession, values: dict[str, object]) -> None:
+    """Store a user unless one with its id exists (two processes starting at once both may try)."""
+    table = User.__table__
+    statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
+        index_elements=[table.c.id]
     )
+    await session.execute(statement, [values])
 
 
 async def list_tokens(session: AsyncSession, workspace_id: UUID) -> list[ApiToken]:

@@ -1,4 +1,4 @@
-"""Tables the inbox owns: workspaces, tokens, channel accounts, contacts, conversations, messages."""
+"""The conversation store: workspaces, tokens, channel accounts, contacts, conversations, messages."""
 
 from __future__ import annotations
 
@@ -6,29 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    UniqueConstraint,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import NAMING_CONVENTION, JSONType, UTCDateTime
-
-VERSION_TABLE = "alembic_version_inbox"
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the inbox's tables."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+from services.inbox.models.base import Base
 
 
 class Workspace(Base):
@@ -42,7 +23,11 @@ class Workspace(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of a workspace; only its SHA-256 is stored."""
+    """A bearer token of a workspace; only its SHA-256 is stored.
+
+    A user's token acts as that user with the user's current role; a token without a user is an
+    integration's, with the role it was issued with.
+    """
 
     __tablename__ = "api_tokens"
 
@@ -52,6 +37,7 @@ class ApiToken(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
@@ -130,8 +116,19 @@ class Conversation(Base):
     title_at: Mapped[datetime | None]
     title_seq: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    status_changed_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    priority: Mapped[str | None] = mapped_column(String(8))
     last_activity_at: Mapped[datetime]
     activity_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_inbound_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    first_resolved_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    claimed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    claim_expires_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -141,7 +138,10 @@ class Conversation(Base):
         Index(None, "workspace_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "status", "last_activity_at", "id"),
         Index(None, "workspace_id", "channel_id", "last_activity_at", "id"),
+        Index(None, "workspace_id", "assignee_id", "last_activity_at", "id"),
+        Index(None, "workspace_id", "team_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "updated_at"),
+        Index(None, "status", "snoozed_until"),
     )
 
 
@@ -179,6 +179,7 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_by_token_id: Mapped[uuid.UUID | None]
+    sent_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -286,18 +287,21 @@ class IdempotencyKey(Base):
 
 
 class AuditEntry(Base):
-    """Something an agent or admin did, and what came of it."""
+    """Something an agent or admin did, and what came of it: who, what, when, the state before and after."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     actor_token_id: Mapped[uuid.UUID | None]
+    actor_user_id: Mapped[uuid.UUID | None]
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[str] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
