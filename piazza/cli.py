@@ -24,11 +24,13 @@ from shared.webhooks.signing import sign
 app = typer.Typer(help="Piazza, the open-source social inbox.", no_args_is_help=True, add_completion=False)
 workspace_app = typer.Typer(help="Manage workspaces (tenants).", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage the people of a workspace.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Send signed test webhooks.", no_args_is_help=True)
 dead_letters_app = typer.Typer(help="Inspect and replay messages consumers gave up on.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(webhook_app, name="webhook")
 reddit_app = typer.Typer(help="Operate Reddit channels.", no_args_is_help=True)
 app.add_typer(reddit_app, name="reddit")
@@ -233,6 +235,56 @@ def token_revoke(token_id: Annotated[uuid.UUID, typer.Argument(help="Token id.")
     if not asyncio.run(go()):
         raise typer.BadParameter(f"no live token {token_id}")
     out.print("revoked")
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Argument(help="The person's name.")],
+    role: Annotated[str, typer.Option(help="admin, agent or viewer.")] = "agent",
+    email: Annotated[str | None, typer.Option(help="Their email address (unique in the workspace).")] = None,
+    workspace: Annotated[
+        uuid.UUID | None, typer.Option(help="Workspace id; may be left out when there is only one.")
+    ] = None,
+    token_name: Annotated[str, typer.Option(help="What their first token is for.")] = "cli",  # noqa: S107
+) -> None:
+    """Add a user and issue their first token: prints the user id, then the token (shown once)."""
+    from services.inbox.errors import EmailTaken, WorkspaceNotFound
+    from services.inbox.repository import access as repo
+    from services.inbox.service import access, users
+
+    settings = _settings()
+    try:
+        chosen = access.Role(role)
+    except ValueError:
+        raise typer.BadParameter("role must be admin, agent or viewer") from None
+
+    async def go() -> tuple[uuid.UUID, str]:
+        engine = create_engine(settings.resolved_database_url())
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                workspace_id = workspace
+                if workspace_id is None:
+                    found = await repo.list_workspaces(session)
+                    if len(found) != 1:
+                        raise LookupError(f"there are {len(found)} workspaces: pass --workspace")
+                    workspace_id = found[0].id
+                now = utcnow()
+                user = await users.create_user(
+                    session, workspace_id, name=name, role=chosen, now=now, email=email
+                )
+                _, plain = await access.create_token(
+                    session, workspace_id, token_name, chosen, now, user_id=user.id
+                )
+                return user.id, plain
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id, plain = asyncio.run(go())
+    except (WorkspaceNotFound, EmailTaken, LookupError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    out.print(str(user_id))
+    out.print(plain)
 
 
 @webhook_app.command("send")

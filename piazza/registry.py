@@ -23,6 +23,7 @@ WORKERS: dict[str, str] = {
     "telegram": "services.telegram.app:worker_component",
     "reddit": "services.reddit.app:worker_component",
     "reply": "services.reply.app:worker_component",
+    "webhooks": "services.inbox.deliveries:worker_component",
 }
 """Bus consumers ``piazza worker`` runs, each in a process of its own."""
 

@@ -82,6 +82,14 @@ class Conflict(PiazzaError):
     title = "Conflict"
 
 
+class PreconditionFailed(PiazzaError):
+    """The resource changed since the version the request was made against (``If-Match``)."""
+
+    status_code = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
 class PayloadTooLarge(PiazzaError):
     """The body is over the configured size limit."""
 

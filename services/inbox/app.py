@@ -12,7 +12,20 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from services.inbox.config import InboxSettings
-from services.inbox.endpoints import channels, contacts, conversations, files, outbound
+from services.inbox.endpoints import (
+    channels,
+    contacts,
+    conversations,
+    files,
+    labels,
+    outbound,
+    people,
+    saved_replies,
+    stream,
+    teams,
+    webhooks,
+    workflow,
+)
 from services.inbox.service import access
 from services.inbox.service import channels as channel_service
 from services.inbox.state import InboxState
@@ -69,7 +82,20 @@ def component(settings: InboxSettings | None = None) -> Component:
 
     return Component(
         name="inbox",
-        routers=[channels.router, conversations.router, contacts.router, files.router, outbound.router],
+        routers=[
+            channels.router,
+            conversations.router,
+            workflow.router,
+            contacts.router,
+            saved_replies.router,
+            files.router,
+            outbound.router,
+            people.router,
+            teams.router,
+            labels.router,
+            stream.router,
+            webhooks.router,
+        ],
         lifespan=lifespan,
         checks={"database": _check_database, "nats": _check_nats},
     )

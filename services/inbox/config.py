@@ -20,6 +20,53 @@ class InboxSettings(PiazzaSettings):
     directory_refresh_seconds: float = Field(300.0, gt=0)
     secret_grace_hours: float = Field(24.0, ge=0)
     token_cache_seconds: float = Field(10.0, ge=0)
+    snooze_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the inbox worker wakes snoozed conversations whose time came.",
+    )
+    # Outgoing webhooks (``piazza worker webhooks``): docs/outgoing-webhooks.md.
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    webhook_retry_schedule: tuple[float, ...] = Field(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 28800.0, 28800.0),
+        min_length=0,
+        max_length=50,
+        description="Seconds before each retry after a failed attempt; the delivery fails after the last.",
+    )
+    webhook_retry_scale: float = Field(
+        1.0, gt=0, description="Multiplies every retry delay (tests shrink it)."
+    )
+    webhook_retry_jitter: float = Field(
+        0.2, ge=0, lt=1, description="Each delay is shortened by up to this share."
+    )
+    webhook_concurrency: int = Field(64, ge=1, le=1000, description="Requests in flight per worker.")
+    webhook_subscription_concurrency: int = Field(
+        4, ge=1, le=100, description="Requests in flight per subscription and worker."
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often a worker looks for due retries.")
+    webhook_allow_private_urls: bool | None = Field(
+        None,
+        description="Allow endpoints on loopback and private networks; default: in development and tests.",
+    )
+    # Live updates (``GET /v1/stream``) and presence: docs/stream.md.
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="How often an idle live stream sends a heartbeat comment."
+    )
+    stream_send_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A live stream whose client takes longer than this to read an event is closed.",
+    )
+    stream_batch_size: int = Field(
+        100, ge=1, le=1000, description="Events a live stream holds in memory at most, per client."
+    )
+    presence_viewing_seconds: float = Field(
+        30.0, gt=0, le=120, description="How long a 'viewing' presence lasts unless the client renews it."
+    )
+    presence_typing_seconds: float = Field(
+        8.0, gt=0, le=120, description="How long a 'typing' presence lasts unless the client renews it."
+    )
 
     def check(self) -> None:
         """Refuse unsafe settings outside development."""

@@ -8,6 +8,7 @@ other Piazza process. SIGTERM finishes the batch in hand, acks it, drains NATS a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -21,10 +22,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.inbox.config import InboxSettings
-from services.inbox.outbox import sweep
+from services.inbox.outbox import publish_outbox, sweep
+from services.inbox.service import workflow
 from services.inbox.service.ingest import IngestMemory, store_events
 from services.inbox.service.outbound import apply_outcome
-from shared.bus.client import Bus
+from shared.bus.client import Bus, BusUnavailable
 from shared.bus.consumer import BatchConsumer, BatchHandler, Delivery
 from shared.bus.topology import INBOX_INBOUND, INBOX_OUTCOMES
 from shared.db import create_engine, is_transient_db_error, read_session_factory, session_factory
@@ -53,8 +55,17 @@ BATCH_SECONDS = Histogram(
 _INBOUND_TYPES = (MessageReceived, MessageEdited, MessageDeleted, ReactionChanged, ThreadChanged)
 
 
-def ingest_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
-    """Store each batch in one transaction; refuse events that are not inbound messages."""
+def ingest_handler(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus | None = None,
+    read_sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> BatchHandler:
+    """Store each batch in one transaction; refuse events that are not inbound messages.
+
+    With a ``bus``, the batch's domain events are published after the commit and before the batch is
+    acknowledged: a crash in between redelivers the batch, which publishes them again under the same
+    ids (dropped by JetStream as duplicates).
+    """
     memory = IngestMemory()
 
     async def handle(batch: Sequence[Delivery]) -> Mapping[int, str]:
@@ -75,6 +86,10 @@ def ingest_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
             memory.forget()
             raise
         memory.remember(stored.plan, stored.workspaces)
+        if bus is not None:
+            await bus.publish_encoded(stored.received_events())
+            if stored.outbox_ids:
+                await publish_outbox(sessions, read_sessions or sessions, bus, ids=stored.outbox_ids)
         refused.update({positions[i]: reason for i, reason in stored.refused.items()})
         for index, delivery in enumerate(batch):
             if index not in refused:
@@ -88,18 +103,29 @@ def ingest_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
 _OUTCOME_TYPES = (ReplySent, ReplyFailed, ModerationCompleted)
 
 
-def outcome_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHandler:
-    """Record what the reply service reports, a batch per transaction."""
+def outcome_handler(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus | None = None,
+    read_sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> BatchHandler:
+    """Record what the reply service reports, a batch per transaction; with a ``bus``, publish the
+    domain events it queued (reply sent or failed) right after the commit."""
 
     async def handle(batch: Sequence[Delivery]) -> Mapping[int, str]:
         refused: dict[int, str] = {}
+        announced: list[str] = []
         async with sessions() as session, session.begin():
             now = utcnow()
             for index, delivery in enumerate(batch):
                 if isinstance(delivery.event, _OUTCOME_TYPES):
-                    await apply_outcome(session, delivery.event, now)
+                    announced += await apply_outcome(session, delivery.event, now)
                 else:
                     refused[index] = f"the inbox does not record {delivery.event.type} outcomes"
+        if bus is not None and announced:
+            try:
+                await publish_outbox(sessions, read_sessions or sessions, bus, ids=announced)
+            except BusUnavailable as exc:  # committed: the outbox sweep publishes them later
+                log.warning("inbox.outbox.deferred", count=len(announced), error=str(exc))
         return refused
 
     return handle
@@ -117,17 +143,23 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
         consumer = BatchConsumer(
             bus,
             INBOX_INBOUND,
-            ingest_handler(sessions),
+            ingest_handler(sessions, bus, read_session_factory(engine)),
             is_transient=is_transient_db_error,
             batch_size=settings.batch_size,
             concurrency=settings.consumer_concurrency,
         )
         outcomes = BatchConsumer(
-            bus, INBOX_OUTCOMES, outcome_handler(sessions), is_transient=is_transient_db_error
+            bus,
+            INBOX_OUTCOMES,
+            outcome_handler(sessions, bus, read_session_factory(engine)),
+            is_transient=is_transient_db_error,
         )
         stop = asyncio.Event()
         outbox = sweep(sessions, read_session_factory(engine), bus, stop)
-        task = asyncio.create_task(_run_all(consumer, outcomes, outbox, stop), name="inbox-consumers")
+        snoozes = wake_snoozed(sessions, bus, stop, every=settings.snooze_check_seconds)
+        task = asyncio.create_task(
+            _run_all(consumer, outcomes, [outbox, snoozes], stop), name="inbox-consumers"
+        )
         task.add_done_callback(_exit_if_crashed)
         app.state.worker = (engine, bus, task)
         try:
@@ -165,13 +197,38 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
 
 
 async def _run_all(
-    inbound: BatchConsumer, outcomes: BatchConsumer, outbox: Coroutine[Any, Any, None], stop: asyncio.Event
+    inbound: BatchConsumer,
+    outcomes: BatchConsumer,
+    loops: list[Coroutine[Any, Any, None]],
+    stop: asyncio.Event,
 ) -> None:
-    """Inbound events, outcomes, and the outbox sweep, until stopped (one failing stops all)."""
+    """Inbound events, outcomes, the outbox sweep and the snooze alarm, until stopped (one failing
+    stops all)."""
     async with asyncio.TaskGroup() as group:
         group.create_task(inbound.run(stop))
         group.create_task(outcomes.run(stop))
-        group.create_task(outbox)
+        for loop in loops:
+            group.create_task(loop)
+
+
+async def wake_snoozed(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, stop: asyncio.Event, *, every: float
+) -> None:
+    """Reopen snoozed conversations whose time has come, and announce it. Every replica may run it:
+    a conversation is woken only if still at the version seen, so only one announces it."""
+    while not stop.is_set():
+        try:
+            async with sessions() as session, session.begin():
+                woken = await workflow.wake_snoozed(session, utcnow())
+            if woken:
+                log.info("inbox.snoozes.woken", count=len(woken))
+                await publish_outbox(sessions, sessions, bus, ids=woken)
+        except BusUnavailable as exc:  # committed: the outbox sweep publishes the events later
+            log.warning("inbox.outbox.deferred", error=str(exc))
+        except Exception as exc:  # the database away: try again next round
+            log.warning("inbox.snoozes.failed", error=f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def _exit_if_crashed(task: asyncio.Task[None]) -> None:

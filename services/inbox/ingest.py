@@ -47,6 +47,8 @@ class IngestPlan:
     reactions: dict[tuple[UUID, str], Row] = field(default_factory=dict)
     thread_events: dict[UUID, Row] = field(default_factory=dict)
     channel_activity: dict[UUID, datetime] = field(default_factory=dict)
+    received: list[Row] = field(default_factory=list)
+    """The rows of created messages (``message.received`` events), to announce once stored."""
 
     @property
     def message_count(self) -> int:
@@ -105,6 +107,8 @@ def plan_batch(
         if round_index == len(plan.message_rounds):
             plan.message_rounds.append([])
         plan.message_rounds[round_index].append(message)
+        if isinstance(event, MessageReceived):
+            plan.received.append(message)
     return plan, rejected
 
 
@@ -233,8 +237,10 @@ def _add_conversation(
             "title_at": None,
             "title_seq": None,
             "status": "open",
+            "status_changed_at": now,
             "last_activity_at": at,
             "activity_confirmed": confirmed,
+            "last_inbound_at": None,
             "version": 1,
             "created_at": now,
             "updated_at": now,
@@ -244,6 +250,8 @@ def _add_conversation(
         row["last_activity_at"], row["activity_confirmed"] = at, True
     elif confirmed == row["activity_confirmed"]:
         row["last_activity_at"] = max(row["last_activity_at"], at)
+    if isinstance(event, MessageReceived) and event.payload.direction == "inbound":
+        row["last_inbound_at"] = max(row["last_inbound_at"] or at, at)
     _newest(row, "title", ref.thread.title, at, sequence)
 
 

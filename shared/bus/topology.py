@@ -119,7 +119,13 @@ REPLY_COMMANDS = ConsumerSpec(
     # A send paced by rate limits (and Telegram's retry_after) may take a while: keep it alive longer.
     ack_wait=60.0,
 )
-CONSUMERS: tuple[ConsumerSpec, ...] = (INBOX_INBOUND, INBOX_OUTCOMES, REPLY_COMMANDS)
+WEBHOOKS_DOMAIN = ConsumerSpec(
+    "webhooks-domain",
+    DOMAIN.name,
+    "domain.>",
+    "Outgoing webhooks: each domain event becomes a delivery per matching subscription",
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (INBOX_INBOUND, INBOX_OUTCOMES, REPLY_COMMANDS, WEBHOOKS_DOMAIN)
 
 CHANNELS_BUCKET = BucketSpec("channels", "Channel accounts as connectors need them (secrets sealed)")
 CHANNEL_HEALTH_BUCKET = BucketSpec("channel-health", "How each connector last saw each channel")
@@ -137,6 +143,12 @@ REDDIT_LEASES_BUCKET = BucketSpec(
 SEND_ATTEMPTS_BUCKET = BucketSpec(
     "send-attempts", "What the reply service did with each command: sending, or its outcome", ttl=7 * _DAY
 )
+PRESENCE_BUCKET = BucketSpec(
+    "presence",
+    "Who is viewing or typing in which conversation: <workspace>.<conversation>.<user>",
+    # Entries carry their own, shorter expiry; the bucket's age limit only sweeps what is left.
+    ttl=300.0,
+)
 BUCKETS: tuple[BucketSpec, ...] = (
     CHANNELS_BUCKET,
     CHANNEL_HEALTH_BUCKET,
@@ -146,6 +158,7 @@ BUCKETS: tuple[BucketSpec, ...] = (
     REDDIT_CURSORS_BUCKET,
     REDDIT_LEASES_BUCKET,
     SEND_ATTEMPTS_BUCKET,
+    PRESENCE_BUCKET,
 )
 
 DEAD_LETTER_REASON = "Piazza-Dead-Letter-Reason"

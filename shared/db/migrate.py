@@ -25,7 +25,7 @@ def alembic_config(migrations_dir: Path, version_table: str) -> Config:
 
 
 async def upgrade(
-    engine: AsyncEngine, migrations_dir: Path, version_table: str, revision: str = "heads"
+    engine: AsyncEngine, migrations_dir: Path, version_table: str, revision: str = "head"
 ) -> None:
     """Bring a service's tables up to ``revision`` on the engine's database."""
     config = alembic_config(migrations_dir, version_table)

@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import PrincipalDep, StateDep
-from services.inbox.errors import InvalidCursor
+from services.inbox.errors import InvalidCursor, NoUser
 from services.inbox.outbox import publish_outbox
+from services.inbox.repository import workflow as workflow_repo
 from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
+from services.inbox.repository.search import terms as search_terms
 from services.inbox.schemas import (
     AuthorOut,
     ConversationOut,
@@ -23,11 +25,14 @@ from services.inbox.schemas import (
     ReplyToOut,
     RevisionOut,
 )
+from services.inbox.schemas.workflow import ClaimOut, CountsOut, LabelRef
 from services.inbox.service import conversations as service
 from services.inbox.service import outbound
-from services.inbox.service.access import Role
+from services.inbox.service.access import Principal, Role
+from services.inbox.service.claims import live_claim
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
+from shared.errors import BadRequest
 from shared.events import utcnow
 from shared.events.inbound import Timestamp
 from shared.http.pagination import CursorError, decode_cursor, encode_cursor
@@ -40,20 +45,37 @@ router = APIRouter(prefix="/v1", tags=["conversations"])
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size (1-200).")]
 
 
-def _conversation(row: ConversationRow) -> ConversationOut:
+def conversation_out(row: ConversationRow) -> ConversationOut:
+    """The API shape of a conversation."""
     conversation = row.conversation
+    held = live_claim(conversation, utcnow())
     return ConversationOut(
         id=conversation.id,
         channel_id=conversation.channel_id,
         external_id=conversation.external_id,
         title=conversation.title,
         status=conversation.status,
+        snoozed_until=conversation.snoozed_until,
+        status_changed_at=conversation.status_changed_at,
+        assignee_id=conversation.assignee_id,
+        team_id=conversation.team_id,
+        priority=conversation.priority,
+        labels=[LabelRef(id=label.id, name=label.name, color=label.color) for label in row.labels],
+        claim=ClaimOut(user_id=held[0], expires_at=held[1]) if held else None,
+        unread_count=row.unread_count,
         last_activity_at=conversation.last_activity_at,
+        last_inbound_at=conversation.last_inbound_at,
         last_message_preview=service.preview(row),
+        first_response_at=conversation.first_response_at,
+        resolved_at=conversation.resolved_at,
+        first_resolved_at=conversation.first_resolved_at,
         version=conversation.version,
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
     )
+
+
+_conversation = conversation_out
 
 
 def message_out(row: MessageRow) -> MessageOut:
@@ -69,6 +91,7 @@ def _message(row: MessageRow) -> MessageOut:
         channel_id=message.channel_id,
         external_id=message.external_id,
         direction=message.direction,
+        sent_by_user_id=message.sent_by_user_id,
         author=AuthorOut(
             identity_id=author.id,
             contact_id=author.contact_id,
@@ -107,25 +130,94 @@ def _decode(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
         raise InvalidCursor(f"The cursor is not valid here: {exc}.") from exc
 
 
+def conversation_filter(
+    principal: Principal,
+    *,
+    status: str | None = None,
+    channel_id: UUID | None = None,
+    assignee_id: UUID | str | None = None,
+    team_id: UUID | None = None,
+    label_id: UUID | None = None,
+    priority: str | None = None,
+    unread: bool | None = None,
+    q: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    updated_since: datetime | None = None,
+) -> ConversationFilter:
+    """A list filter as the query string (or a bulk action's filter) gives it; ``me`` is the caller."""
+    if (assignee_id == "me" or unread is not None) and principal.user_id is None:
+        raise NoUser("assignee_id=me and unread need a user's token: an integration token has no user.")
+    assignee = principal.user_id if assignee_id == "me" else assignee_id
+    if unread is False:
+        raise BadRequest("unread=false is not a filter; leave unread out to list read and unread.")
+    if q is not None and not search_terms(q):
+        raise BadRequest("q has no words to search for.", code="invalid_query")
+    return ConversationFilter(
+        status=status,
+        channel_id=channel_id,
+        updated_since=updated_since,
+        assignee_id=assignee if isinstance(assignee, UUID) else None,
+        unassigned=assignee_id == "none",
+        team_id=team_id,
+        label_id=label_id,
+        priority=priority,
+        unread_by=principal.user_id if unread else None,
+        since=since,
+        until=until,
+        q=q,
+    )
+
+
 @router.get("/conversations")
 async def list_conversations(
     principal: PrincipalDep,
     state: StateDep,
     status: Literal["open", "pending", "snoozed", "resolved"] | None = None,
     channel_id: UUID | None = None,
+    assignee_id: Annotated[
+        UUID | Literal["me", "none"] | None, Query(description="A user id, `me`, or `none` (unassigned).")
+    ] = None,
+    team_id: UUID | None = None,
+    label_id: UUID | None = None,
+    priority: Literal["low", "normal", "high", "urgent"] | None = None,
+    unread: Annotated[
+        bool | None, Query(description="true: only conversations the caller has not read.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Full text over messages and contact names."),
+    ] = None,
+    since: Annotated[Timestamp | None, Query(description="Last activity at or after (ISO 8601).")] = None,
+    until: Annotated[Timestamp | None, Query(description="Last activity before (ISO 8601).")] = None,
     updated_since: Annotated[Timestamp | None, Query(description="ISO 8601 with a zone.")] = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> Page[ConversationOut]:
-    """Conversations, most recent activity first, with keyset pagination.
+    """Conversations, most recent activity first, with keyset pagination; every filter combines.
 
     The order is stable: a conversation that gets new activity while you page moves to the top and
-    is not shown twice; follow ``updated_since`` to catch such changes.
+    is not shown twice; follow ``updated_since`` (or the live stream) to catch such changes.
     """
     before = _decode(cursor, datetime, UUID)
-    where = ConversationFilter(status=status, channel_id=channel_id, updated_since=updated_since)
+    where = conversation_filter(
+        principal,
+        status=status,
+        channel_id=channel_id,
+        assignee_id=assignee_id,
+        team_id=team_id,
+        label_id=label_id,
+        priority=priority,
+        unread=unread,
+        q=q,
+        since=since,
+        until=until,
+        updated_since=updated_since,
+    )
     async with state.reading() as session:
-        rows = await service.list_conversations(session, principal.workspace_id, where, before, limit + 1)
+        rows = await service.list_conversations(
+            session, principal.workspace_id, where, before, limit + 1, principal.user_id
+        )
     page = rows[:limit]
     last = page[-1].conversation if page else None
     next_cursor = encode_cursor(last.last_activity_at, last.id) if last else cursor
@@ -134,13 +226,30 @@ async def list_conversations(
     )
 
 
+@router.get("/conversations/counts")
+async def conversation_counts(principal: PrincipalDep, state: StateDep) -> CountsOut:
+    """Counts for an inbox's sidebar: conversations by status; open or pending ones unread by you,
+    assigned to you, and unassigned."""
+    async with state.reading() as session:
+        found = await workflow_repo.counts(session, principal.workspace_id, principal.user_id)
+    return CountsOut(
+        by_status={k: found[k] for k in ("open", "pending", "snoozed", "resolved")},
+        unread=found["unread"],
+        assigned_to_me=found["assigned_to_me"],
+        unassigned=found["unassigned"],
+    )
+
+
 @router.get("/conversations/{conversation_id}")
 async def get_conversation(
-    conversation_id: UUID, principal: PrincipalDep, state: StateDep
+    conversation_id: UUID, principal: PrincipalDep, state: StateDep, response: Response
 ) -> ConversationOut:
-    """One conversation."""
+    """One conversation; its ``ETag`` is its version, to send back in ``If-Match`` when changing it."""
     async with state.reading() as session:
-        conversation = await service.get_conversation(session, principal.workspace_id, conversation_id)
+        conversation = await service.get_conversation(
+            session, principal.workspace_id, conversation_id, principal.user_id
+        )
+    response.headers["ETag"] = f'"{conversation.conversation.version}"'
     return _conversation(conversation)
 
 

@@ -25,7 +25,7 @@ from services.inbox.schemas import (
     Page,
     ReplyCreate,
 )
-from services.inbox.service import outbound
+from services.inbox.service import claims, outbound
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
 from shared.errors import BadRequest, Conflict, NotFound
@@ -64,7 +64,12 @@ def _audit(entry: AuditEntry) -> AuditEntryOut:
 @router.post(
     "/conversations/{conversation_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "The channel cannot carry replies, or the Idempotency-Key was reused"}},
+    responses={
+        409: {
+            "description": "The channel cannot carry replies, the Idempotency-Key was reused, or another "
+            "agent has claimed the conversation (send force to override)"
+        }
+    },
 )
 async def send_reply(
     conversation_id: UUID,
@@ -82,10 +87,12 @@ async def send_reply(
             if earlier is not None:
                 return JSONResponse(earlier.body, status_code=earlier.status_code)
         now = utcnow()
+        await claims.before_reply(session, principal, conversation_id, force=body.force, now=now)
         message, entry_id = await outbound.send_reply(
             session,
             workspace_id=principal.workspace_id,
             token_id=principal.token_id,
+            user_id=principal.user_id,
             conversation_id=conversation_id,
             text=body.text,
             reply_to_message_id=body.reply_to_message_id,
@@ -228,14 +235,22 @@ async def audit_log(
     state: StateDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. conversation.update")] = None,
+    target_type: Annotated[str | None, Query(max_length=32, description="e.g. conversation")] = None,
+    target_id: Annotated[str | None, Query(max_length=512)] = None,
+    actor_user_id: UUID | None = None,
 ) -> Page[AuditEntryOut]:
-    """What agents and admins did, newest first, with the platform's answer."""
+    """What agents and admins did (who, what, when, the state before and after), newest first, with
+    the platform's answer for actions that reach one. Admins only."""
     try:
         before = decode_cursor(cursor, datetime, UUID) if cursor else None
     except CursorError as exc:
         raise InvalidCursor(str(exc)) from exc
+    where = outbound_repo.AuditFilter(
+        action=action, target_type=target_type, target_id=target_id, actor_user_id=actor_user_id
+    )
     async with state.reading() as session:
-        entries = await outbound_repo.list_audit(session, principal.workspace_id, before, limit + 1)
+        entries = await outbound_repo.list_audit(session, principal.workspace_id, before, limit + 1, where)
     page = entries[:limit]
     return Page[AuditEntryOut](
         data=[_audit(e) for e in page],

@@ -1,6 +1,8 @@
 """Tables the inbox owns, one module per topic; import them from here."""
 
 from services.inbox.models.base import VERSION_TABLE, Base
+from services.inbox.models.contacts import ContactMerge
+from services.inbox.models.saved_replies import SavedReply
 from services.inbox.models.store import (
     ApiToken,
     AuditEntry,
@@ -16,6 +18,7 @@ from services.inbox.models.store import (
     OutboxEntry,
     Workspace,
 )
+from services.inbox.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from services.inbox.models.workflow import ConversationLabel, ConversationRead, Label, Team, TeamMember, User
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "Base",
     "Channel",
     "Contact",
+    "ContactMerge",
     "Conversation",
     "ConversationEvent",
     "ConversationLabel",
@@ -36,8 +40,12 @@ __all__ = [
     "MessageReaction",
     "MessageRevision",
     "OutboxEntry",
+    "SavedReply",
     "Team",
     "TeamMember",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "Workspace",
 ]

@@ -64,7 +64,11 @@ class Channel(Base):
 
 
 class Contact(Base):
-    """A person, known through one or more platform identities."""
+    """A person, known through one or more platform identities.
+
+    A contact merged into another keeps its row, hidden, with ``merged_into_id`` set, so the merge
+    can be undone exactly (see ``contact_merges``).
+    """
 
     __tablename__ = "contacts"
 
@@ -73,8 +77,15 @@ class Contact(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str | None] = mapped_column(String(1024))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    merged_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "workspace_id", "created_at", "id"),)
 
 
 class Identity(Base):
@@ -186,6 +197,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "external_id"),
         Index(None, "conversation_id", "occurred_at", "received_seq"),
+        Index(None, "author_identity_id", "conversation_id"),
     )
 
 

@@ -13,7 +13,7 @@ they are redelivered:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,6 +33,9 @@ from services.inbox.models import (
     MessageRevision,
 )
 from shared.db import insert_for
+
+REOPENED_BY_INBOUND = ("resolved", "snoozed", "pending")
+"""Statuses a new inbound message takes a conversation out of."""
 
 # Keep each statement's bound parameters well under SQLite's and asyncpg's limits.
 _CHUNK = 500
@@ -154,16 +157,60 @@ async def _upsert_conversations(session: AsyncSession, dialect: str, rows: list[
         and_(~new.activity_confirmed, ~old.activity_confirmed, new.last_activity_at > old.last_activity_at),
     )
     _, title = _newest("title", new, old, tiebreak="title_seq")
+    # A customer writing after a conversation was resolved or snoozed reopens it (by the message's own
+    # send time, so an old message delivered late does not).
+    reopens = and_(
+        old.status.in_(REOPENED_BY_INBOUND),
+        new.last_inbound_at.is_not(None),
+        or_(old.status_changed_at.is_(None), new.last_inbound_at > old.status_changed_at),
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[old.channel_id, old.external_id],
         set_={
             **title,
             "last_activity_at": case((moves, new.last_activity_at), else_=old.last_activity_at),
             "activity_confirmed": or_(old.activity_confirmed, new.activity_confirmed),
+            "last_inbound_at": case(
+                (_newer(new.last_inbound_at, old.last_inbound_at), new.last_inbound_at),
+                else_=old.last_inbound_at,
+            ),
+            "status": case((reopens, "open"), else_=old.status),
+            "status_changed_at": case((reopens, new.updated_at), else_=old.status_changed_at),
+            "snoozed_until": case((reopens, None), else_=old.snoozed_until),
+            "resolved_at": case((reopens, None), else_=old.resolved_at),
+            "version": case((reopens, old.version + 1), else_=old.version),
             "updated_at": new.updated_at,
         },
     )
     await _execute(session, statement, rows)
+
+
+async def dormant_conversations(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, Row]:
+    """Of these conversations, the resolved or snoozed ones: what an inbound message may reopen."""
+    if not conversation_ids:
+        return {}
+    result = await session.execute(
+        select(
+            Conversation.id,
+            Conversation.workspace_id,
+            Conversation.status,
+            Conversation.snoozed_until,
+            Conversation.version,
+        ).where(Conversation.id.in_(sorted(conversation_ids)), Conversation.status.in_(REOPENED_BY_INBOUND))
+    )
+    return {row.id: dict(row._mapping) for row in result}
+
+
+async def reopened(session: AsyncSession, candidates: Collection[UUID]) -> dict[UUID, int]:
+    """Of these formerly dormant conversations, the ones open now, with their version."""
+    if not candidates:
+        return {}
+    result = await session.execute(
+        select(Conversation.id, Conversation.version).where(
+            Conversation.id.in_(sorted(candidates)), Conversation.status == "open"
+        )
+    )
+    return {row.id: row.version for row in result}
 
 
 async def _upsert_messages(session: AsyncSession, dialect: str, rows: list[Row]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -180,11 +181,34 @@ async def note_moderation(
     )
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit log narrows by; fields left None do not narrow."""
+
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    actor_user_id: UUID | None = None
+
+
 async def list_audit(
-    session: AsyncSession, workspace_id: UUID, before: tuple[datetime, UUID] | None, limit: int
+    session: AsyncSession,
+    workspace_id: UUID,
+    before: tuple[datetime, UUID] | None,
+    limit: int,
+    where: AuditFilter | None = None,
 ) -> list[AuditEntry]:
     """The workspace's audit entries, newest first."""
     query = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
+    where = where or AuditFilter()
+    for column, value in (
+        (AuditEntry.action, where.action),
+        (AuditEntry.target_type, where.target_type),
+        (AuditEntry.target_id, where.target_id),
+        (AuditEntry.actor_user_id, where.actor_user_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
     if before is not None:
         at, entry_id = before
         query = query.where(

@@ -3,34 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.inbox.models import Contact, Conversation, Identity, Message, MessageReaction, MessageRevision
+from services.inbox.models import (
+    Contact,
+    Conversation,
+    ConversationLabel,
+    Identity,
+    Label,
+    Message,
+    MessageReaction,
+    MessageRevision,
+)
+from services.inbox.repository import search, workflow
 
 
 @dataclass(frozen=True)
 class ConversationFilter:
-    """What ``GET /v1/conversations`` narrows by."""
+    """What ``GET /v1/conversations`` narrows by; every field left None does not narrow."""
 
     status: str | None = None
     channel_id: UUID | None = None
     updated_since: datetime | None = None
+    assignee_id: UUID | None = None
+    unassigned: bool = False
+    team_id: UUID | None = None
+    label_id: UUID | None = None
+    priority: str | None = None
+    unread_by: UUID | None = None
+    """Only conversations with inbound messages this user has not read."""
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
 
 
 @dataclass(frozen=True)
 class ConversationRow:
-    """A conversation with the content of its newest visible message (for the preview)."""
+    """A conversation with the content of its newest visible message (for the preview), its labels and
+    the caller's unread count (None when the caller is not a user)."""
 
     conversation: Conversation
     latest_text: str | None
     latest_attachments: list[Any] | None
+    labels: list[Label] = field(default_factory=list)
+    unread_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,12 +67,21 @@ class MessageRow:
     reactions: dict[str, int]
 
 
+@cache
 def _newest_visible_message() -> Any:
-    """The id of a conversation's newest message that is not deleted (correlated subquery)."""
+    """The id of a conversation's newest message that is not deleted nor a note (correlated subquery).
+
+    Built once: SQLAlchemy constructs are immutable and shareable, and building a fresh alias of
+    ``messages`` on every request cost ~1.5 ms of CPU per conversation list (bench/listing.py).
+    """
     message = aliased(Message)
     return (
         select(message.id)
-        .where(message.conversation_id == Conversation.id, message.deleted_at.is_(None))
+        .where(
+            message.conversation_id == Conversation.id,
+            message.deleted_at.is_(None),
+            message.direction != "note",
+        )
         .order_by(message.occurred_at.desc(), message.received_seq.desc())
         .limit(1)
         .correlate(Conversation)
@@ -56,7 +89,9 @@ def _newest_visible_message() -> Any:
     )
 
 
-async def _with_previews(session: AsyncSession, rows: Sequence[Any]) -> list[ConversationRow]:
+async def _with_previews(
+    session: AsyncSession, rows: Sequence[Any], reader: UUID | None = None
+) -> list[ConversationRow]:
     newest = [row.newest for row in rows if row.newest is not None]
     contents: dict[UUID, tuple[str | None, list[Any]]] = {}
     if newest:
@@ -64,11 +99,65 @@ async def _with_previews(session: AsyncSession, rows: Sequence[Any]) -> list[Con
             select(Message.id, Message.text, Message.attachments).where(Message.id.in_(newest))
         )
         contents = {row.id: (row.text, row.attachments) for row in result}
+    ids = [row.Conversation.id for row in rows]
+    labels = await workflow.labels_of(session, ids)
+    unread = await workflow.unread_counts(session, reader, ids) if reader is not None else {}
     shaped = []
     for row in rows:
         text, attachments = contents.get(row.newest, (None, None)) if row.newest else (None, None)
-        shaped.append(ConversationRow(row.Conversation, text, attachments))
+        conversation = row.Conversation
+        shaped.append(
+            ConversationRow(
+                conversation,
+                text,
+                attachments,
+                labels.get(conversation.id, []),
+                unread.get(conversation.id, 0) if reader is not None else None,
+            )
+        )
     return shaped
+
+
+def conversation_filters(
+    dialect: str, workspace_id: UUID, where: ConversationFilter
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a conversation filter, for a select over ``conversations``."""
+    clauses: list[ColumnElement[bool]] = [Conversation.workspace_id == workspace_id]
+    if where.q is not None:
+        words = search.terms(where.q)
+        if not words:
+            raise ValueError("a search query needs at least one word")
+        clauses.append(Conversation.id.in_(search.matching_conversations(dialect, workspace_id, words)))
+    if where.status is not None:
+        clauses.append(Conversation.status == where.status)
+    if where.channel_id is not None:
+        clauses.append(Conversation.channel_id == where.channel_id)
+    if where.updated_since is not None:
+        clauses.append(Conversation.updated_at >= where.updated_since)
+    if where.unassigned:
+        clauses.append(Conversation.assignee_id.is_(None))
+    elif where.assignee_id is not None:
+        clauses.append(Conversation.assignee_id == where.assignee_id)
+    if where.team_id is not None:
+        clauses.append(Conversation.team_id == where.team_id)
+    if where.priority is not None:
+        clauses.append(Conversation.priority == where.priority)
+    if where.label_id is not None:
+        clauses.append(
+            select(ConversationLabel.conversation_id)
+            .where(
+                ConversationLabel.conversation_id == Conversation.id,
+                ConversationLabel.label_id == where.label_id,
+            )
+            .exists()
+        )
+    if where.unread_by is not None:
+        clauses.append(workflow.unread_for(where.unread_by))
+    if where.since is not None:
+        clauses.append(Conversation.last_activity_at >= where.since)
+    if where.until is not None:
+        clauses.append(Conversation.last_activity_at < where.until)
+    return clauses
 
 
 async def list_conversations(
@@ -77,17 +166,13 @@ async def list_conversations(
     where: ConversationFilter,
     before: tuple[datetime, UUID] | None,
     limit: int,
+    reader: UUID | None = None,
 ) -> list[ConversationRow]:
-    """Conversations by last activity, newest first, strictly after the keyset position ``before``."""
+    """Conversations by last activity, newest first, strictly after the keyset position ``before``;
+    ``reader`` is the user whose unread counts to give."""
     query = select(Conversation, _newest_visible_message().label("newest")).where(
-        Conversation.workspace_id == workspace_id
+        *conversation_filters(session.get_bind().dialect.name, workspace_id, where)
     )
-    if where.status is not None:
-        query = query.where(Conversation.status == where.status)
-    if where.channel_id is not None:
-        query = query.where(Conversation.channel_id == where.channel_id)
-    if where.updated_since is not None:
-        query = query.where(Conversation.updated_at >= where.updated_since)
     if before is not None:
         at, conversation_id = before
         query = query.where(
@@ -97,18 +182,31 @@ async def list_conversations(
             )
         )
     query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
-    return await _with_previews(session, (await session.execute(query)).all())
+    return await _with_previews(session, (await session.execute(query)).all(), reader)
+
+
+async def filtered_ids(
+    session: AsyncSession, workspace_id: UUID, where: ConversationFilter, limit: int
+) -> list[UUID]:
+    """The ids of the conversations a filter selects (newest activity first), at most ``limit``."""
+    query = (
+        select(Conversation.id)
+        .where(*conversation_filters(session.get_bind().dialect.name, workspace_id, where))
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
 
 
 async def get_conversation(
-    session: AsyncSession, workspace_id: UUID, conversation_id: UUID
+    session: AsyncSession, workspace_id: UUID, conversation_id: UUID, reader: UUID | None = None
 ) -> ConversationRow | None:
     """A conversation of the workspace."""
     query = select(Conversation, _newest_visible_message().label("newest")).where(
         Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
     )
     rows = (await session.execute(query)).all()
-    return (await _with_previews(session, rows))[0] if rows else None
+    return (await _with_previews(session, rows, reader))[0] if rows else None
 
 
 async def conversation_exists(session: AsyncSession, workspace_id: UUID, conversation_id: UUID) -> bool:

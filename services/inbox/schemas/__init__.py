@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.inbox.schemas.workflow import ClaimOut, LabelRef
+
 T = TypeVar("T")
 
 
@@ -263,18 +265,35 @@ class ChannelWithSecret(ChannelOut):
 
 
 class ConversationOut(BaseModel):
-    """A conversation: one thread on one channel account."""
+    """A conversation: one thread on one channel account, and where the team stands with it."""
 
     id: UUID
     channel_id: UUID
     external_id: str = Field(description="The platform's id of the thread.")
     title: str | None
-    status: str
+    status: str = Field(description="open, pending, snoozed (until snoozed_until) or resolved.")
+    snoozed_until: datetime | None
+    status_changed_at: datetime | None
+    assignee_id: UUID | None
+    team_id: UUID | None
+    priority: str | None = Field(description="low, normal, high, urgent, or null.")
+    labels: list[LabelRef]
+    claim: ClaimOut | None = Field(description="An agent working on it now (replies by others get 409).")
+    unread_count: int | None = Field(
+        description="Inbound messages the caller has not read (null for a token without a user)."
+    )
     last_activity_at: datetime = Field(description="Send time of the newest message; orders the list.")
+    last_inbound_at: datetime | None = Field(description="Send time of the newest customer message.")
     last_message_preview: str | None = Field(
         description="The newest message that is not deleted: its text (shortened) or its media type."
     )
-    version: int = Field(description="Changes when an agent changes the conversation (not on new messages).")
+    first_response_at: datetime | None = Field(description="The first agent reply; kept through reopenings.")
+    resolved_at: datetime | None = Field(description="The current resolution; cleared when reopened.")
+    first_resolved_at: datetime | None = Field(description="The first resolution; kept through reopenings.")
+    version: int = Field(
+        description="Changes when the workflow state changes (status, assignment, team, priority, labels), "
+        "by an agent or by a reopening; send it back in If-Match."
+    )
     created_at: datetime
     updated_at: datetime = Field(description="When an event last touched the conversation or its messages.")
 
@@ -305,6 +324,7 @@ class ReplyCreate(BaseModel):
         description="Reddit: send a new private message to the author of reply_to_message_id instead of "
         "replying in the thread (it opens a conversation of its own once Reddit delivers it).",
     )
+    force: bool = Field(False, description="Send even though another agent has claimed the conversation.")
 
 
 class ModerationCreate(BaseModel):
@@ -341,7 +361,10 @@ class AuditEntryOut(BaseModel):
     target_id: str
     status: Literal["requested", "applied", "failed"]
     actor_token_id: UUID | None
+    actor_user_id: UUID | None = Field(description="The user who acted (null for an integration token).")
     detail: dict[str, Any]
+    before: dict[str, Any] | None = Field(description="What changed, as it was before.")
+    after: dict[str, Any] | None = Field(description="What changed, as it is after.")
     created_at: datetime
     updated_at: datetime
 
@@ -360,7 +383,8 @@ class MessageOut(BaseModel):
     conversation_id: UUID
     channel_id: UUID
     external_id: str
-    direction: str
+    direction: str = Field(description="inbound, outbound (a reply), or note (private, never sent).")
+    sent_by_user_id: UUID | None = Field(description="The agent who wrote a reply or a note.")
     author: AuthorOut | None
     text: str | None
     attachments: list[dict[str, Any]]

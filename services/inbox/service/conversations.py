@@ -30,16 +30,17 @@ async def list_conversations(
     where: ConversationFilter,
     before: tuple[datetime, UUID] | None,
     limit: int,
+    reader: UUID | None = None,
 ) -> list[ConversationRow]:
-    """A page of conversations, most recent activity first."""
-    return await repo.list_conversations(session, workspace_id, where, before, limit)
+    """A page of conversations, most recent activity first (with ``reader``'s unread counts)."""
+    return await repo.list_conversations(session, workspace_id, where, before, limit, reader)
 
 
 async def get_conversation(
-    session: AsyncSession, workspace_id: UUID, conversation_id: UUID
+    session: AsyncSession, workspace_id: UUID, conversation_id: UUID, reader: UUID | None = None
 ) -> ConversationRow:
     """A conversation, or ConversationNotFound (also for another workspace's)."""
-    row = await repo.get_conversation(session, workspace_id, conversation_id)
+    row = await repo.get_conversation(session, workspace_id, conversation_id, reader)
     if row is None:
         raise ConversationNotFound(f"conversation {conversation_id} not found")
     return row

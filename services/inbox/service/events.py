@@ -59,9 +59,10 @@ async def audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
-    status: str = "done",
+    status: str = "applied",
 ) -> AuditEntry:
-    """Record who did what to which target, with the state before and after, in the caller's transaction."""
+    """Record who did what to which target, with the state before and after (JSON-ready values), in the
+    caller's transaction."""
     entry = AuditEntry(
         id=uuid.uuid4(),
         workspace_id=principal.workspace_id,

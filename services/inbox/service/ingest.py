@@ -6,13 +6,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.ingest import IngestPlan, plan_batch
 from services.inbox.repository import ingest as repo
-from shared.events.registry import InboundFact
+from services.inbox.service import events as announcements
+from shared.events.domain import DomainChange, DomainEvent, domain_subject
+from shared.events.registry import InboundFact, encode_event
 
 CHANNEL_TOUCH_SECONDS = 5.0
 """How stale a channel's ``last_event_at`` may get: it is written at most this often per worker."""
@@ -52,11 +55,48 @@ class IngestMemory:
 
 @dataclass
 class StoredBatch:
-    """The outcome of :func:`store_events`: what was written and what was refused."""
+    """The outcome of :func:`store_events`: what was written and what was refused.
+
+    ``outbox_ids`` are the domain events queued with the change (conversations reopened);
+    :meth:`received_events` are the ``conversation.message_received`` events to publish after the
+    commit (their ids derive from the message, so publishing them again after a redelivery is dropped
+    by JetStream).
+    """
 
     plan: IngestPlan
     workspaces: dict[UUID, UUID]
     refused: dict[int, str]
+    outbox_ids: list[str] = field(default_factory=list)
+
+    def received_events(self) -> list[tuple[str, str, bytes]]:
+        """``(subject, event id, bytes)`` of a ``conversation.message_received`` per created message."""
+        return [_received_event(row) for row in self.plan.received]
+
+
+def _received_event(row: dict[str, Any]) -> tuple[str, str, bytes]:
+    event = DomainEvent(
+        id=f"{row['id'].hex}-received",
+        type="conversation.message_received",
+        workspace=str(row["workspace_id"]),
+        source=announcements.SOURCE,
+        occurred_at=row["created_at"],
+        payload=DomainChange(
+            conversation_id=row["conversation_id"],
+            message_id=row["id"],
+            data={
+                "id": str(row["id"]),
+                "conversation_id": str(row["conversation_id"]),
+                "channel_id": str(row["channel_id"]),
+                "external_id": row["external_id"],
+                "direction": row["direction"],
+                "author_identity_id": str(row["author_identity_id"]) if row["author_identity_id"] else None,
+                "text": row["text"],
+                "attachments": row["attachments"],
+                "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
+            },
+        ),
+    )
+    return domain_subject(row["workspace_id"], event.type), event.id, encode_event(event)
 
 
 async def store_events(
@@ -77,5 +117,27 @@ async def store_events(
         workspaces.update(await repo.channel_workspaces(session, wanted - set(workspaces)))
     plan, rejected = plan_batch(events, workspaces, now)
     memory.prune(plan)
+    dormant = await repo.dormant_conversations(
+        session, [c for c, row in plan.conversations.items() if row["last_inbound_at"] is not None]
+    )
     await repo.store_plan(session, plan)
-    return StoredBatch(plan, workspaces, {r.index: r.reason for r in rejected})
+    outbox_ids = []
+    for conversation_id, version in (await repo.reopened(session, dormant)).items():
+        before = dormant[conversation_id]
+        outbox_ids.append(
+            await announcements.announce(
+                session,
+                before["workspace_id"],
+                "conversation.updated",
+                DomainChange(
+                    conversation_id=conversation_id,
+                    changes={
+                        "status": {"before": before["status"], "after": "open"},
+                        "version": {"before": before["version"], "after": version},
+                    },
+                    data={"reason": "inbound_message"},
+                ),
+                now,
+            )
+        )
+    return StoredBatch(plan, workspaces, {r.index: r.reason for r in rejected}, outbox_ids)

@@ -21,6 +21,7 @@ from services.inbox.models import AuditEntry, Channel, Message, OutboxEntry
 from services.inbox.repository import channels as channel_repo
 from services.inbox.repository import outbound as repo
 from services.inbox.repository import reads
+from services.inbox.service.events import announce
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.events import Event, encode_event
 from shared.events.commands import (
@@ -36,6 +37,7 @@ from shared.events.commands import (
     ReplySent,
     command_subject,
 )
+from shared.events.domain import DomainChange, DomainType
 
 REPLYING_PLATFORMS = frozenset({"telegram", "reddit"})
 """Channel types Piazza can send through (webhook sources only send to Piazza)."""
@@ -112,6 +114,7 @@ async def send_reply(
     token_id: uuid.UUID | None,
     conversation_id: uuid.UUID,
     text: str,
+    user_id: uuid.UUID | None = None,
     reply_to_message_id: uuid.UUID | None,
     now: datetime,
     private: bool = False,
@@ -161,6 +164,7 @@ async def send_reply(
         meta={},
         delivery_status="pending",
         sent_by_token_id=token_id,
+        sent_by_user_id=user_id,
         created_at=now,
         updated_at=now,
     )
@@ -297,28 +301,68 @@ async def request_read(
 OutcomeEvent = ReplySent | ReplyFailed | ModerationCompleted
 
 
-async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetime) -> None:
-    """Record what the reply service reports; applying the same outcome twice changes nothing."""
+async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetime) -> list[str]:
+    """Record what the reply service reports; applying the same outcome twice changes nothing.
+
+    Returns the outbox ids of the domain events it queued (a reply sent or failed).
+    """
     if isinstance(event, ReplySent):
         sent = event.payload
+        before = await session.get(Message, sent.message_id)
         await repo.mark_sent(session, sent.message_id, list(sent.platform_message_ids), sent.sent_at, now)
-    elif isinstance(event, ReplyFailed):
+        return await _announce_delivery(session, before, "sent", None, now)
+    if isinstance(event, ReplyFailed):
         failure = event.payload
         status: Literal["failed", "unknown"] = "unknown" if failure.code == "delivery_unknown" else "failed"
-        await repo.mark_failed(session, failure.message_id, status, f"{failure.code}: {failure.reason}", now)
-    else:
-        outcome = event.payload
-        entry = await repo.complete_audit(
-            session, outcome.action_id, ok=outcome.ok, reason=outcome.reason, now=now
-        )
-        if entry is None or not outcome.ok or entry.target_type != "message":
-            return
-        message_id = uuid.UUID(entry.target_id)
-        if outcome.action == "delete_message":
-            await repo.mark_deleted_by_agent(session, message_id, outcome.at, now)
-        elif outcome.action in MODERATION_STATES:
-            state = {**MODERATION_STATES[outcome.action], "at": outcome.at.isoformat()}
-            await repo.note_moderation(session, message_id, state, now)
+        before = await session.get(Message, failure.message_id)
+        reason = f"{failure.code}: {failure.reason}"
+        await repo.mark_failed(session, failure.message_id, status, reason, now)
+        return await _announce_delivery(session, before, status, reason, now)
+    await _apply_moderation(session, event, now)
+    return []
+
+
+async def _announce_delivery(
+    session: AsyncSession, message: Message | None, status: str, error: str | None, now: datetime
+) -> list[str]:
+    """A reply's delivery changed: tell live clients and subscribers (once: not when it already was so)."""
+    if message is None or message.delivery_status == status:
+        return []
+    prior = message.delivery_status
+    await session.refresh(message)
+    if message.delivery_status != status:
+        return []
+    event_type: DomainType = (
+        "conversation.message_sent" if status == "sent" else "conversation.message_failed"
+    )
+    change = DomainChange(
+        conversation_id=message.conversation_id,
+        message_id=message.id,
+        actor_user_id=message.sent_by_user_id,
+        changes={"delivery": {"before": prior, "after": status}},
+        data={
+            "id": str(message.id),
+            "external_id": message.external_id,
+            "text": message.text,
+            "delivery": {"status": status, "error": error},
+        },
+    )
+    return [await announce(session, message.workspace_id, event_type, change, now)]
+
+
+async def _apply_moderation(session: AsyncSession, event: ModerationCompleted, now: datetime) -> None:
+    outcome = event.payload
+    entry = await repo.complete_audit(
+        session, outcome.action_id, ok=outcome.ok, reason=outcome.reason, now=now
+    )
+    if entry is None or not outcome.ok or entry.target_type != "message":
+        return
+    message_id = uuid.UUID(entry.target_id)
+    if outcome.action == "delete_message":
+        await repo.mark_deleted_by_agent(session, message_id, outcome.at, now)
+    elif outcome.action in MODERATION_STATES:
+        state = {**MODERATION_STATES[outcome.action], "at": outcome.at.isoformat()}
+        await repo.note_moderation(session, message_id, state, now)
 
 
 MODERATION_STATES: dict[str, dict[str, Any]] = {

@@ -163,3 +163,29 @@ async def test_inbox_items_are_marked_read_when_an_agent_opens_them(
     await conversation_messages(api, tenant, channel["id"], own_post.fullname, limit=200)
     await asyncio.sleep(0.5)
     assert late.fullname not in {name for ids in reddit.read_calls for name in ids}
+
+
+async def test_resolving_a_conversation_marks_its_unread_items_read_on_reddit(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    engine: AsyncEngine,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
+    replier: Any,
+) -> None:
+    channel = await connect_account(api, tenant, account, backfill=0)
+    await wait_for(lambda: _backfilled(api, tenant, channel["id"], {"inbox", "messages"}))
+    own_post = reddit.submit(subreddit, author=account.username, title="Feedback thread")
+    replies = [reddit.comment(own_post, author=f"critic{n}", body=f"thoughts #{n}") for n in range(3)]
+    viewer = Tenant(tenant.workspace_id, await add_token(engine, tenant.workspace_id, Role.VIEWER))
+    [first, *_] = await messages_of(api, viewer, channel["id"], own_post.fullname, 3)
+    assert reddit.read_calls == []
+
+    resolved = await api.patch(
+        f"/v1/conversations/{first['conversation_id']}", json={"status": "resolved"}, headers=tenant.auth
+    )
+    assert resolved.status_code == 200, resolved.text
+    await reddit.wait_for(lambda: sum(len(ids) for ids in reddit.read_calls) >= 3, timeout=10)
+    assert {name for ids in reddit.read_calls for name in ids} == {r.fullname for r in replies}

@@ -5,6 +5,7 @@ Revises: 0004
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,6 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+TIME = shared.db.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -134,72 +136,94 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "conversation_id", name=op.f("pk_conversation_reads")),
     )
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("user_id", sa.Uuid(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
-        batch_op.create_foreign_key(
-            batch_op.f("fk_api_tokens_user_id_users"), "users", ["user_id"], ["id"], ondelete="CASCADE"
+    # Columns are added in place (no table copy): on SQLite, copying a table that stored rows reference
+    # (conversations, messages) fails its foreign keys, so a store with data could not upgrade.
+    # SQLite cannot add a constraint to a table: there it is declared with the column.
+    inline = op.get_bind().dialect.name == "sqlite"
+    if inline:
+        # Alembic's inline references leave out ON DELETE: say it in SQLite's own words.
+        op.execute(
+            "ALTER TABLE api_tokens ADD COLUMN user_id CHAR(32) CONSTRAINT fk_api_tokens_user_id_users REFERENCES users (id) ON DELETE CASCADE"
         )
-
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("actor_user_id", sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column("before", JSON, nullable=True))
-        batch_op.add_column(sa.Column("after", JSON, nullable=True))
-
-    with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("status_changed_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
+    else:
+        op.add_column(
+            "api_tokens",
+            sa.Column(
+                "user_id",
+                sa.Uuid(),
+                sa.ForeignKey("users.id", name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"),
+                nullable=True,
+            ),
         )
-        batch_op.add_column(
-            sa.Column("snoozed_until", shared.db.types.UTCDateTime(timezone=True), nullable=True)
+    op.create_index(op.f("ix_api_tokens_user_id"), "api_tokens", ["user_id"], unique=False)
+    op.add_column("audit_log", sa.Column("actor_user_id", sa.Uuid(), nullable=True))
+    op.add_column("audit_log", sa.Column("before", JSON, nullable=True))
+    op.add_column("audit_log", sa.Column("after", JSON, nullable=True))
+    for column in (
+        sa.Column("status_changed_at", TIME, nullable=True),
+        sa.Column("snoozed_until", TIME, nullable=True),
+        sa.Column(
+            "assignee_id",
+            sa.Uuid(),
+            sa.ForeignKey("users.id", name=op.f("fk_conversations_assignee_id_users")),
+            nullable=True,
+        ),
+        sa.Column("priority", sa.String(length=8), nullable=True),
+        sa.Column("last_inbound_at", TIME, nullable=True),
+        sa.Column("first_response_at", TIME, nullable=True),
+        sa.Column("first_resolved_at", TIME, nullable=True),
+        sa.Column("resolved_at", TIME, nullable=True),
+        sa.Column(
+            "claimed_by_id",
+            sa.Uuid(),
+            sa.ForeignKey("users.id", name=op.f("fk_conversations_claimed_by_id_users")),
+            nullable=True,
+        ),
+        sa.Column("claim_expires_at", TIME, nullable=True),
+    ):
+        op.add_column("conversations", column, inline_references=inline)
+    if inline:
+        op.execute(
+            "ALTER TABLE conversations ADD COLUMN team_id CHAR(32) CONSTRAINT fk_conversations_team_id_teams REFERENCES teams (id) ON DELETE SET NULL"
         )
-        batch_op.add_column(sa.Column("assignee_id", sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column("team_id", sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column("priority", sa.String(length=8), nullable=True))
-        batch_op.add_column(
-            sa.Column("last_inbound_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
+    else:
+        op.add_column(
+            "conversations",
+            sa.Column(
+                "team_id",
+                sa.Uuid(),
+                sa.ForeignKey("teams.id", name=op.f("fk_conversations_team_id_teams"), ondelete="SET NULL"),
+                nullable=True,
+            ),
         )
-        batch_op.add_column(
-            sa.Column("first_response_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("first_resolved_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("resolved_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("claimed_by_id", sa.Uuid(), nullable=True))
-        batch_op.add_column(
-            sa.Column("claim_expires_at", shared.db.types.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.create_index(
-            batch_op.f("ix_conversations_status_snoozed_until"), ["status", "snoozed_until"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_conversations_workspace_id_assignee_id_last_activity_at_id"),
-            ["workspace_id", "assignee_id", "last_activity_at", "id"],
-            unique=False,
-        )
-        batch_op.create_index(
-            batch_op.f("ix_conversations_workspace_id_team_id_last_activity_at_id"),
-            ["workspace_id", "team_id", "last_activity_at", "id"],
-            unique=False,
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_conversations_team_id_teams"), "teams", ["team_id"], ["id"], ondelete="SET NULL"
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_conversations_claimed_by_id_users"), "users", ["claimed_by_id"], ["id"]
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_conversations_assignee_id_users"), "users", ["assignee_id"], ["id"]
-        )
-
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sent_by_user_id", sa.Uuid(), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_messages_sent_by_user_id_users"), "users", ["sent_by_user_id"], ["id"]
-        )
+    op.create_index(
+        op.f("ix_conversations_status_snoozed_until"),
+        "conversations",
+        ["status", "snoozed_until"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_conversations_workspace_id_assignee_id_last_activity_at_id"),
+        "conversations",
+        ["workspace_id", "assignee_id", "last_activity_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_conversations_workspace_id_team_id_last_activity_at_id"),
+        "conversations",
+        ["workspace_id", "team_id", "last_activity_at", "id"],
+        unique=False,
+    )
+    op.add_column(
+        "messages",
+        sa.Column(
+            "sent_by_user_id",
+            sa.Uuid(),
+            sa.ForeignKey("users.id", name=op.f("fk_messages_sent_by_user_id_users")),
+            nullable=True,
+        ),
+        inline_references=inline,
+    )
 
     # Conversations stored before this revision: their inbound activity, and open since they began.
     op.execute(
@@ -209,15 +233,21 @@ def upgrade() -> None:
     )
 
 
+def _drop_foreign_key(batch_op: Any, name: str) -> None:
+    # On SQLite the keys were declared with their columns, unnamed: dropping the column drops them.
+    if op.get_bind().dialect.name != "sqlite":
+        batch_op.drop_constraint(batch_op.f(name), type_="foreignkey")
+
+
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_messages_sent_by_user_id_users"), type_="foreignkey")
+        _drop_foreign_key(batch_op, "fk_messages_sent_by_user_id_users")
         batch_op.drop_column("sent_by_user_id")
 
     with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_conversations_assignee_id_users"), type_="foreignkey")
-        batch_op.drop_constraint(batch_op.f("fk_conversations_claimed_by_id_users"), type_="foreignkey")
-        batch_op.drop_constraint(batch_op.f("fk_conversations_team_id_teams"), type_="foreignkey")
+        _drop_foreign_key(batch_op, "fk_conversations_assignee_id_users")
+        _drop_foreign_key(batch_op, "fk_conversations_claimed_by_id_users")
+        _drop_foreign_key(batch_op, "fk_conversations_team_id_teams")
         batch_op.drop_index(batch_op.f("ix_conversations_workspace_id_team_id_last_activity_at_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_workspace_id_assignee_id_last_activity_at_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_status_snoozed_until"))
@@ -239,7 +269,7 @@ def downgrade() -> None:
         batch_op.drop_column("actor_user_id")
 
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_api_tokens_user_id_users"), type_="foreignkey")
+        _drop_foreign_key(batch_op, "fk_api_tokens_user_id_users")
         batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
         batch_op.drop_column("user_id")
 

@@ -1,0 +1,74 @@
+"""full-text search over message text and contact names
+
+PostgreSQL: GIN indexes on ``to_tsvector('simple', ...)`` expressions (the ``simple`` configuration:
+no stemming, so English and Italian and every other language match word prefixes alike).
+SQLite: FTS5 tables with external content (``messages``, ``identities``, ``contacts``) kept in step
+by triggers. A later migration that rebuilds one of those tables on SQLite (a batch ALTER that
+recreates it) must recreate its triggers and run the FTS table's ``rebuild``; see ``_sqlite_fts``.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# (FTS table, content table, indexed columns); services/inbox/repository/search.py queries them.
+SQLITE_FTS = (
+    ("messages_fts", "messages", ("text",)),
+    ("identities_fts", "identities", ("display_name", "handle")),
+    ("contacts_fts", "contacts", ("name",)),
+)
+POSTGRES_INDEXES = (
+    ("ix_messages_search", "messages", "coalesce(text, '')"),
+    ("ix_identities_search", "identities", "coalesce(display_name, '') || ' ' || coalesce(handle, '')"),
+    ("ix_contacts_search", "contacts", "coalesce(name, '')"),
+)
+
+
+def _sqlite_fts(fts: str, content: str, columns: tuple[str, ...]) -> list[str]:
+    # Built from the constant names above only, never from input.
+    names = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{content}', content_rowid='rowid', "
+        "tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {content} BEGIN "
+        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.rowid, {new}); END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {content} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.rowid, {old}); END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {names} ON {content} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.rowid, {old}); "
+        f"INSERT INTO {fts}(rowid, {names}) VALUES (new.rowid, {new}); END",
+        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+    ]
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name, table, expression in POSTGRES_INDEXES:
+            op.execute(
+                f"CREATE INDEX {name} ON {table} USING gin (to_tsvector('simple'::regconfig, {expression}))"
+            )
+        return
+    for fts, content, columns in SQLITE_FTS:
+        for statement in _sqlite_fts(fts, content, columns):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name, _, _ in POSTGRES_INDEXES:
+            op.execute(f"DROP INDEX {name}")
+    else:
+        for fts, _, _ in SQLITE_FTS:
+            for suffix in ("ai", "ad", "au"):
+                op.execute(f"DROP TRIGGER {fts}_{suffix}")
+            op.execute(f"DROP TABLE {fts}")

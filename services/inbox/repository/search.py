@@ -1,0 +1,93 @@
+"""Full-text search: the conversations whose messages or whose authors' names match a query.
+
+PostgreSQL matches ``to_tsvector('simple', ...)`` expressions, which the GIN indexes of migration
+0008 cover (the expressions here must stay exactly those of the indexes). SQLite matches the FTS5
+tables of the same migration. Either way a query is its words, each matched as a prefix and all
+required, so ``ord late`` finds "order is late"; punctuation and search operators are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text, union
+
+from services.inbox.models import Contact, Identity, Message
+
+MAX_TERMS = 8
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def terms(query: str) -> list[str]:
+    """The words of a search query, lower-cased, at most MAX_TERMS."""
+    return [word.lower() for word in _WORD.findall(query)][:MAX_TERMS]
+
+
+def _tsvector(expression: str) -> ColumnElement[object]:
+    return literal_column(f"to_tsvector('simple'::regconfig, {expression})")
+
+
+def _postgres_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
+    tsquery = text("to_tsquery('simple'::regconfig, :search_query)").bindparams(
+        search_query=" & ".join(f"{word}:*" for word in words)
+    )
+    by_text = select(Message.conversation_id).where(
+        Message.workspace_id == workspace_id,
+        Message.deleted_at.is_(None),
+        _tsvector("coalesce(messages.text, '')").op("@@")(tsquery),
+    )
+    identity_matches = select(Identity.id).where(
+        Identity.workspace_id == workspace_id,
+        _tsvector("coalesce(identities.display_name, '') || ' ' || coalesce(identities.handle, '')").op("@@")(
+            tsquery
+        ),
+    )
+    contact_matches = (
+        select(Identity.id)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(
+            Contact.workspace_id == workspace_id, _tsvector("coalesce(contacts.name, '')").op("@@")(tsquery)
+        )
+    )
+    by_author = select(Message.conversation_id).where(
+        Message.author_identity_id.in_(union(identity_matches, contact_matches).scalar_subquery()),
+    )
+    return select(union(by_text, by_author).subquery().c[0])
+
+
+def _fts_rowids(name: str, words: list[str]) -> Select[tuple[int]]:
+    fts = table(name, column("rowid"))
+    match = " ".join(f'"{word}"*' for word in words)
+    return select(fts.c.rowid).where(literal_column(name).op("MATCH")(match))
+
+
+def _sqlite_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
+    by_text = select(Message.conversation_id).where(
+        literal_column("messages.rowid").in_(_fts_rowids("messages_fts", words)),
+        Message.workspace_id == workspace_id,
+        Message.deleted_at.is_(None),
+    )
+    identity_matches = select(Identity.id).where(
+        literal_column("identities.rowid").in_(_fts_rowids("identities_fts", words)),
+        Identity.workspace_id == workspace_id,
+    )
+    contact_matches = (
+        select(Identity.id)
+        .join(Contact, Contact.id == Identity.contact_id)
+        .where(
+            literal_column("contacts.rowid").in_(_fts_rowids("contacts_fts", words)),
+            Contact.workspace_id == workspace_id,
+        )
+    )
+    by_author = select(Message.conversation_id).where(
+        Message.author_identity_id.in_(union(identity_matches, contact_matches).scalar_subquery()),
+    )
+    return select(union(by_text, by_author).subquery().c[0])
+
+
+def matching_conversations(dialect: str, workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
+    """The ids of the workspace's conversations a search matches (for ``Conversation.id.in_(...)``)."""
+    if dialect == "postgresql":
+        return _postgres_matches(workspace_id, words)
+    return _sqlite_matches(workspace_id, words)

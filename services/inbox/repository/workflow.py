@@ -1,0 +1,215 @@
+"""Statements behind the conversation workflow: status, assignment, labels, claims, read state."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Label, Message
+from shared.db import insert_for
+
+
+async def conversation_for_update(
+    session: AsyncSession, workspace_id: UUID, conversation_id: UUID
+) -> Conversation | None:
+    """A conversation of the workspace, locked for the rest of the transaction (PostgreSQL)."""
+    query = (
+        select(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.workspace_id == workspace_id)
+        .with_for_update()
+    )
+    return await session.scalar(query)
+
+
+async def conversations_for_update(
+    session: AsyncSession, workspace_id: UUID, conversation_ids: Collection[UUID]
+) -> list[Conversation]:
+    """The workspace's conversations among these ids, locked in key order."""
+    if not conversation_ids:
+        return []
+    query = (
+        select(Conversation)
+        .where(Conversation.workspace_id == workspace_id, Conversation.id.in_(sorted(conversation_ids)))
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def label_ids(session: AsyncSession, conversation_id: UUID) -> set[UUID]:
+    """The labels on a conversation."""
+    query = select(ConversationLabel.label_id).where(ConversationLabel.conversation_id == conversation_id)
+    return set((await session.scalars(query)).all())
+
+
+async def labels_of(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, list[Label]]:
+    """The labels on each of these conversations, by name."""
+    if not conversation_ids:
+        return {}
+    query = (
+        select(ConversationLabel.conversation_id, Label)
+        .join(Label, Label.id == ConversationLabel.label_id)
+        .where(ConversationLabel.conversation_id.in_(conversation_ids))
+        .order_by(Label.name)
+    )
+    found: dict[UUID, list[Label]] = {}
+    for conversation_id, label in (await session.execute(query)).all():
+        found.setdefault(conversation_id, []).append(label)
+    return found
+
+
+async def add_labels(session: AsyncSession, conversation_id: UUID, label_ids: Collection[UUID]) -> None:
+    """Put these labels on a conversation (those already on it stay)."""
+    if not label_ids:
+        return
+    table = ConversationLabel.__table__
+    statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
+        index_elements=[table.c.conversation_id, table.c.label_id]
+    )
+    await session.execute(
+        statement, [{"conversation_id": conversation_id, "label_id": label} for label in sorted(label_ids)]
+    )
+
+
+async def remove_labels(session: AsyncSession, conversation_id: UUID, label_ids: Collection[UUID]) -> None:
+    """Take these labels off a conversation."""
+    if not label_ids:
+        return
+    await session.execute(
+        delete(ConversationLabel).where(
+            ConversationLabel.conversation_id == conversation_id, ConversationLabel.label_id.in_(label_ids)
+        )
+    )
+
+
+async def newest_message_time(session: AsyncSession, conversation_id: UUID) -> datetime | None:
+    """When the conversation's newest message was sent."""
+    return await session.scalar(
+        select(func.max(Message.occurred_at)).where(Message.conversation_id == conversation_id)
+    )
+
+
+async def mark_read(
+    session: AsyncSession, user_id: UUID, conversation_id: UUID, up_to: datetime, now: datetime
+) -> None:
+    """Record that the user read the conversation up to ``up_to`` (never moving backwards)."""
+    table = ConversationRead.__table__
+    statement = insert_for(session.get_bind().dialect.name, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.conversation_id],
+        set_={"read_up_to": statement.excluded.read_up_to, "updated_at": statement.excluded.updated_at},
+        where=statement.excluded.read_up_to > table.c.read_up_to,
+    )
+    await session.execute(
+        statement,
+        [{"user_id": user_id, "conversation_id": conversation_id, "read_up_to": up_to, "updated_at": now}],
+    )
+
+
+async def mark_unread(session: AsyncSession, user_id: UUID, conversation_id: UUID) -> None:
+    """Forget the user's read position: every inbound message counts as unread again."""
+    await session.execute(
+        delete(ConversationRead).where(
+            ConversationRead.user_id == user_id, ConversationRead.conversation_id == conversation_id
+        )
+    )
+
+
+async def unread_counts(
+    session: AsyncSession, user_id: UUID, conversation_ids: Sequence[UUID]
+) -> dict[UUID, int]:
+    """How many inbound messages of each conversation the user has not read."""
+    if not conversation_ids:
+        return {}
+    read = select(ConversationRead.read_up_to).where(
+        ConversationRead.user_id == user_id, ConversationRead.conversation_id == Message.conversation_id
+    )
+    query = (
+        select(Message.conversation_id, func.count())
+        .where(
+            Message.conversation_id.in_(conversation_ids),
+            Message.direction == "inbound",
+            Message.deleted_at.is_(None),
+            or_(~read.exists(), Message.occurred_at > read.scalar_subquery()),
+        )
+        .group_by(Message.conversation_id)
+    )
+    return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
+
+async def due_snoozes(session: AsyncSession, now: datetime, limit: int = 500) -> list[tuple[UUID, UUID, int]]:
+    """Snoozed conversations whose time has come: ``(id, workspace, version)``."""
+    query = (
+        select(Conversation.id, Conversation.workspace_id, Conversation.version)
+        .where(Conversation.status == "snoozed", Conversation.snoozed_until <= now)
+        .order_by(Conversation.snoozed_until)
+        .limit(limit)
+    )
+    return [(row.id, row.workspace_id, row.version) for row in await session.execute(query)]
+
+
+async def wake(session: AsyncSession, conversation_id: UUID, version: int, now: datetime) -> bool:
+    """Reopen a snoozed conversation if nobody changed it since it was seen at ``version``."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.version == version,
+            Conversation.status == "snoozed",
+        )
+        .values(
+            status="open",
+            snoozed_until=None,
+            status_changed_at=now,
+            version=Conversation.version + 1,
+            updated_at=now,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def unread_for(user_id: UUID) -> ColumnElement[bool]:
+    """A filter on conversations: the user has inbound messages to read."""
+    read = select(ConversationRead.read_up_to).where(
+        ConversationRead.user_id == user_id, ConversationRead.conversation_id == Conversation.id
+    )
+    return and_(
+        Conversation.last_inbound_at.is_not(None),
+        or_(~read.exists(), Conversation.last_inbound_at > read.scalar_subquery()),
+    )
+
+
+async def counts(session: AsyncSession, workspace_id: UUID, user_id: UUID | None) -> dict[str, int]:
+    """Conversations by status; and of the open or pending ones: unread by, assigned to the user, unassigned."""
+    found = {"open": 0, "pending": 0, "snoozed": 0, "resolved": 0}
+    by_status = select(Conversation.status, func.count()).where(Conversation.workspace_id == workspace_id)
+    for status, count in (await session.execute(by_status.group_by(Conversation.status))).all():
+        found[status] = count
+    active = and_(Conversation.workspace_id == workspace_id, Conversation.status.in_(("open", "pending")))
+    unassigned = func.count().filter(Conversation.assignee_id.is_(None))
+    query = select(unassigned.label("unassigned"))
+    if user_id is not None:
+        query = query.add_columns(
+            func.count().filter(Conversation.assignee_id == user_id).label("mine"),
+            func.count().filter(unread_for(user_id)).label("unread"),
+        )
+    row = (await session.execute(query.where(active))).one()
+    found["unassigned"] = row.unassigned
+    found["assigned_to_me"] = row.mine if user_id is not None else 0
+    found["unread"] = row.unread if user_id is not None else 0
+    return found
+
+
+async def inbound_message_ids(session: AsyncSession, conversation_id: UUID, limit: int = 1000) -> list[UUID]:
+    """The newest inbound messages of a conversation (what a platform may still show as unread)."""
+    query = (
+        select(Message.id)
+        .where(Message.conversation_id == conversation_id, Message.direction == "inbound")
+        .order_by(Message.occurred_at.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
