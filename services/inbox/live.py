@@ -113,21 +113,13 @@ class DomainTail:
     async def messages(self) -> AsyncIterator[Msg]:
         """Every message from the start position, in stream order, each once; endless."""
         while True:
-            consumer, subscription = self._consumer, self._sub
-            if consumer is None or subscription is None:
-                consumer, subscription = await self._open()
-            await self._bus.nc.publish(
-                f"{_API_PREFIX}.CONSUMER.MSG.NEXT.{self._stream}.{consumer}",
-                orjson.dumps(
-                    {
-                        "batch": self._batch,
-                        "max_bytes": self._max_bytes,
-                        "expires": int(self._expires * 1e9),
-                        "idle_heartbeat": int(self._heartbeat * 1e9),
-                    }
-                ),
-                reply=subscription.subject,
-            )
+            try:
+                consumer, subscription = await self._pull()
+            except (NatsError, JetStreamError, TimeoutError) as exc:
+                # NATS restarting or JetStream not ready again yet: the client keeps its stream (and
+                # its heartbeats) and gets the events once the bus is back.
+                await self._restart("unavailable", error=f"{type(exc).__name__}: {exc}")
+                continue
             remaining = self._batch
             while remaining:
                 try:
@@ -160,6 +152,25 @@ class DomainTail:
                 self._restarts = 0
                 remaining -= 1
                 yield msg
+
+    async def _pull(self) -> tuple[str, Subscription]:
+        """Ask the consumer (opened again if need be) for the next batch."""
+        consumer, subscription = self._consumer, self._sub
+        if consumer is None or subscription is None:
+            consumer, subscription = await self._open()
+        await self._bus.nc.publish(
+            f"{_API_PREFIX}.CONSUMER.MSG.NEXT.{self._stream}.{consumer}",
+            orjson.dumps(
+                {
+                    "batch": self._batch,
+                    "max_bytes": self._max_bytes,
+                    "expires": int(self._expires * 1e9),
+                    "idle_heartbeat": int(self._heartbeat * 1e9),
+                }
+            ),
+            reply=subscription.subject,
+        )
+        return consumer, subscription
 
     async def _open(self) -> tuple[str, Subscription]:
         name = f"live-{uuid.uuid4().hex}"

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,7 +26,7 @@ from services.inbox.schemas import (
     ReplyToOut,
     RevisionOut,
 )
-from services.inbox.schemas.workflow import ClaimOut, CountsOut, LabelRef
+from services.inbox.schemas.workflow import CountsOut
 from services.inbox.service import conversations as service
 from services.inbox.service import outbound
 from services.inbox.service.access import Principal, Role
@@ -45,34 +46,48 @@ router = APIRouter(prefix="/v1", tags=["conversations"])
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size (1-200).")]
 
 
-def conversation_out(row: ConversationRow) -> ConversationOut:
-    """The API shape of a conversation."""
+def conversation_fields(row: ConversationRow) -> dict[str, Any]:
+    """A conversation as the fields of ``ConversationOut``, ready for JSON (``orjson``)."""
     conversation = row.conversation
     held = live_claim(conversation, utcnow())
-    return ConversationOut(
-        id=conversation.id,
-        channel_id=conversation.channel_id,
-        external_id=conversation.external_id,
-        title=conversation.title,
-        status=conversation.status,
-        snoozed_until=conversation.snoozed_until,
-        status_changed_at=conversation.status_changed_at,
-        assignee_id=conversation.assignee_id,
-        team_id=conversation.team_id,
-        priority=conversation.priority,
-        labels=[LabelRef(id=label.id, name=label.name, color=label.color) for label in row.labels],
-        claim=ClaimOut(user_id=held[0], expires_at=held[1]) if held else None,
-        unread_count=row.unread_count,
-        last_activity_at=conversation.last_activity_at,
-        last_inbound_at=conversation.last_inbound_at,
-        last_message_preview=service.preview(row),
-        first_response_at=conversation.first_response_at,
-        resolved_at=conversation.resolved_at,
-        first_resolved_at=conversation.first_resolved_at,
-        version=conversation.version,
-        created_at=conversation.created_at,
-        updated_at=conversation.updated_at,
-    )
+    return {
+        "id": conversation.id,
+        "channel_id": conversation.channel_id,
+        "external_id": conversation.external_id,
+        "title": conversation.title,
+        "status": conversation.status,
+        "snoozed_until": conversation.snoozed_until,
+        "status_changed_at": conversation.status_changed_at,
+        "assignee_id": conversation.assignee_id,
+        "team_id": conversation.team_id,
+        "priority": conversation.priority,
+        "labels": [{"id": label.id, "name": label.name, "color": label.color} for label in row.labels],
+        "claim": {"user_id": held[0], "expires_at": held[1]} if held else None,
+        "unread_count": row.unread_count,
+        "last_activity_at": conversation.last_activity_at,
+        "last_inbound_at": conversation.last_inbound_at,
+        "last_message_preview": service.preview(row),
+        "first_response_at": conversation.first_response_at,
+        "resolved_at": conversation.resolved_at,
+        "first_resolved_at": conversation.first_resolved_at,
+        "version": conversation.version,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+    }
+
+
+def conversation_out(row: ConversationRow) -> ConversationOut:
+    """The API shape of a conversation."""
+    return ConversationOut.model_validate(conversation_fields(row))
+
+
+def json_page(rows: list[dict[str, Any]], *, has_more: bool, next_cursor: str | None) -> Response:
+    """A ``Page`` written straight to JSON: a list page of fifty conversations spent more CPU building
+    and validating response models than the database spent answering. The fields are the response
+    model's, which the route still declares (tests hold the two equal)."""
+    body = {"data": rows, "has_more": has_more, "next_cursor": next_cursor}
+    # default=str: asyncpg hands back UUIDs of its own type, which orjson does not know.
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z, default=str), media_type="application/json")
 
 
 _conversation = conversation_out
@@ -169,7 +184,7 @@ def conversation_filter(
     )
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=Page[ConversationOut])
 async def list_conversations(
     principal: PrincipalDep,
     state: StateDep,
@@ -193,7 +208,7 @@ async def list_conversations(
     updated_since: Annotated[Timestamp | None, Query(description="ISO 8601 with a zone.")] = None,
     cursor: str | None = None,
     limit: Limit = 50,
-) -> Page[ConversationOut]:
+) -> Response:
     """Conversations, most recent activity first, with keyset pagination; every filter combines.
 
     The order is stable: a conversation that gets new activity while you page moves to the top and
@@ -221,8 +236,8 @@ async def list_conversations(
     page = rows[:limit]
     last = page[-1].conversation if page else None
     next_cursor = encode_cursor(last.last_activity_at, last.id) if last else cursor
-    return Page[ConversationOut](
-        data=[_conversation(c) for c in page], has_more=len(rows) > limit, next_cursor=next_cursor
+    return json_page(
+        [conversation_fields(c) for c in page], has_more=len(rows) > limit, next_cursor=next_cursor
     )
 
 

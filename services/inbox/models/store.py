@@ -151,6 +151,7 @@ class Conversation(Base):
         Index(None, "workspace_id", "channel_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "assignee_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "team_id", "last_activity_at", "id"),
+        Index(None, "workspace_id", "priority", "last_activity_at", "id"),
         Index(None, "workspace_id", "updated_at"),
         Index(None, "status", "snoozed_until"),
     )

@@ -13,13 +13,9 @@ from sqlalchemy.orm import QueryableAttribute
 
 from services.inbox.models import Contact, ContactMerge, Conversation, Identity, Message
 
-# The conversation list's own preview query and shaping, so a contact's conversations come out
-# exactly like the inbox's (they are private to reads.py, which another part of the inbox owns).
-from services.inbox.repository.reads import (
-    ConversationRow,
-    _newest_visible_message,
-    _with_previews,
-)
+# The conversation list's own query and shaping, so a contact's conversations come out exactly
+# like the inbox's.
+from services.inbox.repository.reads import ConversationRow, conversation_rows, with_previews
 
 
 @dataclass(frozen=True)
@@ -200,7 +196,7 @@ async def contact_conversations(
         .join(Identity, Identity.id == Message.author_identity_id)
         .where(Identity.contact_id == contact_id, Identity.workspace_id == workspace_id)
     )
-    query = select(Conversation, _newest_visible_message().label("newest")).where(
+    query = conversation_rows().where(
         Conversation.workspace_id == workspace_id, Conversation.id.in_(authored)
     )
     if before is not None:
@@ -212,4 +208,4 @@ async def contact_conversations(
             )
         )
     query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
-    return await _with_previews(session, (await session.execute(query)).all(), reader)
+    return await with_previews(session, (await session.execute(query)).all(), reader)

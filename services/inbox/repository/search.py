@@ -1,19 +1,21 @@
 """Full-text search: the conversations whose messages or whose authors' names match a query.
 
-PostgreSQL matches ``to_tsvector('simple', ...)`` expressions, which the GIN indexes of migration
-0008 cover (the expressions here must stay exactly those of the indexes). SQLite matches the FTS5
-tables of the same migration. Either way a query is its words, each matched as a prefix and all
+PostgreSQL matches messages' stored ``search_vector`` and ``to_tsvector('simple', ...)`` expressions
+on names, which the GIN indexes of migration 0008 cover (the expressions here must stay exactly
+those of the indexes). SQLite matches the FTS5 tables of the same migration. Either way a query is its words, each matched as a prefix and all
 required, so ``ord late`` finds "order is late"; punctuation and search operators are ignored.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text, union
+from sqlalchemy import ColumnElement, Select, any_, column, literal_column, select, table, text, union
+from sqlalchemy.ext.compiler import compiles
 
-from services.inbox.models import Contact, Identity, Message
+from services.inbox.models import Contact, Conversation, Identity, Message
 
 MAX_TERMS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -35,7 +37,7 @@ def _postgres_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID
     by_text = select(Message.conversation_id).where(
         Message.workspace_id == workspace_id,
         Message.deleted_at.is_(None),
-        _tsvector("coalesce(messages.text, '')").op("@@")(tsquery),
+        literal_column("messages.search_vector").op("@@")(tsquery),
     )
     identity_matches = select(Identity.id).where(
         Identity.workspace_id == workspace_id,
@@ -86,8 +88,27 @@ def _sqlite_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]
     return select(union(by_text, by_author).subquery().c[0])
 
 
-def matching_conversations(dialect: str, workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
-    """The ids of the workspace's conversations a search matches (for ``Conversation.id.in_(...)``)."""
+class _ArrayOf(ColumnElement[Any]):
+    """PostgreSQL's ``ARRAY(subquery)``: the subquery's rows as one array value."""
+
+    inherit_cache = False
+
+    def __init__(self, query: Select[Any]) -> None:
+        self.query = query
+
+
+@compiles(_ArrayOf)
+def _compile_array_of(element: _ArrayOf, compiler: Any, **kw: Any) -> str:
+    return f"ARRAY({compiler.process(element.query, **kw)})"
+
+
+def conversation_matches(dialect: str, workspace_id: UUID, words: list[str]) -> ColumnElement[bool]:
+    """A filter on ``conversations``: the search matches the conversation.
+
+    On PostgreSQL the matching ids are computed once, as an array (``id = ANY(ARRAY(...))``): as an
+    ``IN (subquery)`` the planner, unable to guess how few a rare word matches, hashed every
+    conversation of the workspace instead of probing the primary key for each match.
+    """
     if dialect == "postgresql":
-        return _postgres_matches(workspace_id, words)
-    return _sqlite_matches(workspace_id, words)
+        return Conversation.id == any_(_ArrayOf(_postgres_matches(workspace_id, words)))
+    return Conversation.id.in_(_sqlite_matches(workspace_id, words))

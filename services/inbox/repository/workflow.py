@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Label, Message
-from shared.db import insert_for
+from shared.db import UTCDateTime, insert_for, one_of
+
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+"""Before any message: the read mark of a user who never read the conversation."""
 
 
 async def conversation_for_update(
@@ -46,19 +50,19 @@ async def label_ids(session: AsyncSession, conversation_id: UUID) -> set[UUID]:
     return set((await session.scalars(query)).all())
 
 
-async def labels_of(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, list[Label]]:
-    """The labels on each of these conversations, by name."""
+async def labels_of(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, list[Any]]:
+    """The labels on each of these conversations, by name: rows with ``id``, ``name``, ``color``."""
     if not conversation_ids:
         return {}
     query = (
-        select(ConversationLabel.conversation_id, Label)
+        select(ConversationLabel.conversation_id, Label.id, Label.name, Label.color)
         .join(Label, Label.id == ConversationLabel.label_id)
-        .where(ConversationLabel.conversation_id.in_(conversation_ids))
+        .where(one_of(session.get_bind().dialect.name, ConversationLabel.conversation_id, conversation_ids))
         .order_by(Label.name)
     )
-    found: dict[UUID, list[Label]] = {}
-    for conversation_id, label in (await session.execute(query)).all():
-        found.setdefault(conversation_id, []).append(label)
+    found: dict[UUID, list[Any]] = {}
+    for row in (await session.execute(query)).all():
+        found.setdefault(row.conversation_id, []).append(row)
     return found
 
 
@@ -125,16 +129,22 @@ async def unread_counts(
     """How many inbound messages of each conversation the user has not read."""
     if not conversation_ids:
         return {}
-    read = select(ConversationRead.read_up_to).where(
-        ConversationRead.user_id == user_id, ConversationRead.conversation_id == Message.conversation_id
+    # One indexed look-up of the read mark per conversation (a NOT EXISTS ... OR > form made
+    # PostgreSQL hash every read mark of the user on each request).
+    read_up_to = (
+        select(ConversationRead.read_up_to)
+        .where(
+            ConversationRead.user_id == user_id, ConversationRead.conversation_id == Message.conversation_id
+        )
+        .scalar_subquery()
     )
     query = (
         select(Message.conversation_id, func.count())
         .where(
-            Message.conversation_id.in_(conversation_ids),
+            one_of(session.get_bind().dialect.name, Message.conversation_id, conversation_ids),
             Message.direction == "inbound",
             Message.deleted_at.is_(None),
-            or_(~read.exists(), Message.occurred_at > read.scalar_subquery()),
+            Message.occurred_at > func.coalesce(read_up_to, literal(NEVER, UTCDateTime())),
         )
         .group_by(Message.conversation_id)
     )
@@ -173,14 +183,13 @@ async def wake(session: AsyncSession, conversation_id: UUID, version: int, now: 
 
 
 def unread_for(user_id: UUID) -> ColumnElement[bool]:
-    """A filter on conversations: the user has inbound messages to read."""
-    read = select(ConversationRead.read_up_to).where(
-        ConversationRead.user_id == user_id, ConversationRead.conversation_id == Conversation.id
+    """A filter on conversations: the user has not read up to the newest customer message."""
+    read = select(ConversationRead.user_id).where(
+        ConversationRead.user_id == user_id,
+        ConversationRead.conversation_id == Conversation.id,
+        ConversationRead.read_up_to >= Conversation.last_inbound_at,
     )
-    return and_(
-        Conversation.last_inbound_at.is_not(None),
-        or_(~read.exists(), Conversation.last_inbound_at > read.scalar_subquery()),
-    )
+    return and_(Conversation.last_inbound_at.is_not(None), ~read.exists())
 
 
 async def counts(session: AsyncSession, workspace_id: UUID, user_id: UUID | None) -> dict[str, int]:

@@ -18,25 +18,14 @@ from pydantic import (
     model_validator,
 )
 
+from services.inbox.schemas.text import no_nul, printable
 from services.inbox.schemas.workflow import ClaimOut, LabelRef
 
 T = TypeVar("T")
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    return value
-
-
-def _printable(value: str) -> str:
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)
 ]
 
 
@@ -133,7 +122,7 @@ class RedditChannelCreate(BaseModel):
     user_agent: Annotated[
         str,
         StringConstraints(strip_whitespace=True, max_length=256),
-        AfterValidator(_printable),
+        AfterValidator(printable),
         AfterValidator(_descriptive_agent),
     ] = Field(description="<platform>:<app id>:<version> (by /u/<username>), as Reddit requires.")
     username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
@@ -309,7 +298,7 @@ class AuthorOut(BaseModel):
     name: str | None
 
 
-ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=32768), AfterValidator(_no_nul)]
+ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=32768), AfterValidator(no_nul)]
 
 
 class ReplyCreate(BaseModel):

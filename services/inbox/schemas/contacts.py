@@ -11,16 +11,11 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.inbox.schemas import IdentityOut
+from services.inbox.schemas.text import printable
 
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTES_BYTES = 16_384
-
-
-def _printable(value: str) -> str:
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _attributes(value: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +32,7 @@ def _attributes(value: dict[str, Any]) -> dict[str, Any]:
 
 
 ContactName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024), AfterValidator(printable)
 ]
 Email = Annotated[
     str,

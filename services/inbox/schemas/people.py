@@ -9,15 +9,10 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.inbox.schemas import Name
+from services.inbox.schemas.text import printable
 from services.inbox.service.access import Role
 
 T = TypeVar("T")
-
-
-def _printable(value: str) -> str:
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 Email = Annotated[
@@ -25,7 +20,7 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 LabelName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(printable)
 ]
 Color = Annotated[
     str,

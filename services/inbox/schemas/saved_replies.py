@@ -8,19 +8,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from services.inbox.schemas.text import no_nul, printable
+
 MAX_BODY = 32768
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    return value
-
-
-def _printable(value: str) -> str:
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 Shortcut = Annotated[
@@ -34,9 +24,9 @@ Shortcut = Annotated[
     ),
 ]
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)
 ]
-Body = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY), AfterValidator(_no_nul)]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY), AfterValidator(no_nul)]
 
 _SHORTCUT_HELP = "What agents type to find it: letters, digits, '-' and '_' (stored in lower case)."
 _BODY_HELP = 'The reply text, with placeholders such as {{ contact.first_name | default("there") }}.'

@@ -244,27 +244,53 @@ async def merge_contacts(
         undone_by_user_id=None,
     )
     await repo.add_merge(session, merge)
+    return await _recorded(
+        session,
+        principal,
+        merge,
+        target,
+        source,
+        undo=False,
+        before=(target_before, source_before),
+        after=(target_after, source_after),
+        now=now,
+    )
+
+
+async def _recorded(
+    session: AsyncSession,
+    principal: Principal,
+    merge: ContactMerge,
+    target: Contact,
+    source: Contact,
+    *,
+    undo: bool,
+    before: tuple[dict[str, Any], dict[str, Any]],
+    after: tuple[dict[str, Any], dict[str, Any]],
+    now: datetime,
+) -> MergeOutcome:
+    """Audit a merge or its undo (both contacts, before and after) and announce it."""
     detail = {"merge_id": str(merge.id), "identity_ids": merge.identity_ids}
     await audit(
         session,
         principal,
-        action="contact.merge",
+        action="contact.unmerge" if undo else "contact.merge",
         target_type="contact",
         target_id=target.id,
         now=now,
-        before={"target": target_before, "source": source_before},
-        after={"target": target_after, "source": source_after},
+        before={"target": before[0], "source": before[1]},
+        after={"target": after[0], "source": after[1]},
         detail=detail,
     )
     event = await announce(
         session,
         principal.workspace_id,
-        "contact.merged",
+        "contact.unmerged" if undo else "contact.merged",
         DomainChange(
             contact_id=target.id,
             actor_user_id=principal.user_id,
-            changes=_changes(target_before, target_after),
-            data={**detail, "source_contact_id": str(source.id), "contact": target_after},
+            changes=_changes(before[0], after[0]),
+            data={**detail, "source_contact_id": str(source.id), "contact": after[0]},
         ),
         now,
     )
@@ -341,31 +367,17 @@ async def undo_merge(
     merge.undone_by_token_id = principal.token_id
     merge.undone_by_user_id = principal.user_id
 
-    detail = {"merge_id": str(merge.id), "identity_ids": merge.identity_ids}
-    await audit(
+    return await _recorded(
         session,
         principal,
-        action="contact.unmerge",
-        target_type="contact",
-        target_id=target.id,
+        merge,
+        target,
+        source,
+        undo=True,
+        before=(target_before, source_before),
+        after=(target_after, source_after),
         now=now,
-        before={"target": target_before, "source": source_before},
-        after={"target": target_after, "source": source_after},
-        detail=detail,
     )
-    event = await announce(
-        session,
-        principal.workspace_id,
-        "contact.unmerged",
-        DomainChange(
-            contact_id=target.id,
-            actor_user_id=principal.user_id,
-            changes=_changes(target_before, target_after),
-            data={**detail, "source_contact_id": str(source.id), "contact": target_after},
-        ),
-        now,
-    )
-    return MergeOutcome(merge, await _view(session, target), await _view(session, source), [event])
 
 
 async def list_merges(

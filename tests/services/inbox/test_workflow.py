@@ -638,3 +638,30 @@ async def test_admins_read_the_audit_log_with_before_and_after_and_filters(
     assert (await api.get("/v1/audit", headers=agent.auth)).status_code == 403
     other = await make_tenant(engine)
     assert (await api.get("/v1/audit", params=params, headers=other.auth)).json()["data"] == []
+
+
+async def test_the_list_shows_each_conversation_exactly_as_its_own_page_does(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """The list writes its JSON directly (for speed); the single conversation goes through the
+    response model. Both must say the same, field for field and format for format."""
+    agent = await add_user(engine, tenant.workspace_id, Role.AGENT)
+    label = await _label(engine, tenant.workspace_id, unique("vip"))
+    channel, conversation = await _conversation(api, tenant)
+    until = (utcnow() + timedelta(hours=1)).isoformat()
+    await _patch(
+        api,
+        agent,
+        conversation["id"],
+        {"labels": [label], "priority": "high", "status": "snoozed", "snoozed_until": until},
+    )
+    await api.post(f"/v1/conversations/{conversation['id']}/claim", json={}, headers=agent.auth)
+    listed = await api.get("/v1/conversations", params={"channel_id": channel.id}, headers=agent.auth)
+    [item] = listed.json()["data"]
+    single = await _get(api, agent, conversation["id"])
+    assert item == single
+    assert item["claim"]["user_id"] == str(agent.user_id)
+    assert item["snoozed_until"].endswith("Z")
+    schema = (await api.get("/openapi.json")).json()
+    listing = schema["paths"]["/v1/conversations"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listing["schema"]["$ref"].endswith("Page_ConversationOut_")

@@ -214,6 +214,12 @@ def upgrade() -> None:
         ["workspace_id", "team_id", "last_activity_at", "id"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_conversations_workspace_id_priority_last_activity_at_id"),
+        "conversations",
+        ["workspace_id", "priority", "last_activity_at", "id"],
+        unique=False,
+    )
     op.add_column(
         "messages",
         sa.Column(
@@ -248,6 +254,7 @@ def downgrade() -> None:
         _drop_foreign_key(batch_op, "fk_conversations_assignee_id_users")
         _drop_foreign_key(batch_op, "fk_conversations_claimed_by_id_users")
         _drop_foreign_key(batch_op, "fk_conversations_team_id_teams")
+        batch_op.drop_index(batch_op.f("ix_conversations_workspace_id_priority_last_activity_at_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_workspace_id_team_id_last_activity_at_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_workspace_id_assignee_id_last_activity_at_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_status_snoozed_until"))
