@@ -2,7 +2,6 @@
 
 from shared.db.engine import create_engine, read_session_factory, session_factory
 from shared.db.errors import is_transient_db_error
-from shared.db.queries import one_of
 from shared.db.types import NAMING_CONVENTION, JSONType, UTCDateTime
 from shared.db.upsert import insert_for
 
@@ -13,7 +12,6 @@ __all__ = [
     "create_engine",
     "insert_for",
     "is_transient_db_error",
-    "one_of",
     "read_session_factory",
     "session_factory",
 ]

@@ -15,7 +15,7 @@ from services.inbox.models import Contact, ContactMerge, Conversation, Identity,
 
 # The conversation list's own query and shaping, so a contact's conversations come out exactly
 # like the inbox's.
-from services.inbox.repository.reads import ConversationRow, conversation_rows, with_previews
+from services.inbox.repository.reads import ConversationRow, conversation_rows, row_params, shaped_rows
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ async def contact_conversations(
         .join(Identity, Identity.id == Message.author_identity_id)
         .where(Identity.contact_id == contact_id, Identity.workspace_id == workspace_id)
     )
-    query = conversation_rows().where(
+    query = conversation_rows(session.get_bind().dialect.name, reader).where(
         Conversation.workspace_id == workspace_id, Conversation.id.in_(authored)
     )
     if before is not None:
@@ -208,4 +208,4 @@ async def contact_conversations(
             )
         )
     query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
-    return await with_previews(session, (await session.execute(query)).all(), reader)
+    return shaped_rows((await session.execute(query, row_params(reader))).all(), reader)

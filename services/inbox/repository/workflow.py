@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Label, Message
-from shared.db import UTCDateTime, insert_for, one_of
+from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Message
+from shared.db import insert_for
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 """Before any message: the read mark of a user who never read the conversation."""
@@ -48,22 +47,6 @@ async def label_ids(session: AsyncSession, conversation_id: UUID) -> set[UUID]:
     """The labels on a conversation."""
     query = select(ConversationLabel.label_id).where(ConversationLabel.conversation_id == conversation_id)
     return set((await session.scalars(query)).all())
-
-
-async def labels_of(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, list[Any]]:
-    """The labels on each of these conversations, by name: rows with ``id``, ``name``, ``color``."""
-    if not conversation_ids:
-        return {}
-    query = (
-        select(ConversationLabel.conversation_id, Label.id, Label.name, Label.color)
-        .join(Label, Label.id == ConversationLabel.label_id)
-        .where(one_of(session.get_bind().dialect.name, ConversationLabel.conversation_id, conversation_ids))
-        .order_by(Label.name)
-    )
-    found: dict[UUID, list[Any]] = {}
-    for row in (await session.execute(query)).all():
-        found.setdefault(row.conversation_id, []).append(row)
-    return found
 
 
 async def add_labels(session: AsyncSession, conversation_id: UUID, label_ids: Collection[UUID]) -> None:
@@ -121,34 +104,6 @@ async def mark_unread(session: AsyncSession, user_id: UUID, conversation_id: UUI
             ConversationRead.user_id == user_id, ConversationRead.conversation_id == conversation_id
         )
     )
-
-
-async def unread_counts(
-    session: AsyncSession, user_id: UUID, conversation_ids: Sequence[UUID]
-) -> dict[UUID, int]:
-    """How many inbound messages of each conversation the user has not read."""
-    if not conversation_ids:
-        return {}
-    # One indexed look-up of the read mark per conversation (a NOT EXISTS ... OR > form made
-    # PostgreSQL hash every read mark of the user on each request).
-    read_up_to = (
-        select(ConversationRead.read_up_to)
-        .where(
-            ConversationRead.user_id == user_id, ConversationRead.conversation_id == Message.conversation_id
-        )
-        .scalar_subquery()
-    )
-    query = (
-        select(Message.conversation_id, func.count())
-        .where(
-            one_of(session.get_bind().dialect.name, Message.conversation_id, conversation_ids),
-            Message.direction == "inbound",
-            Message.deleted_at.is_(None),
-            Message.occurred_at > func.coalesce(read_up_to, literal(NEVER, UTCDateTime())),
-        )
-        .group_by(Message.conversation_id)
-    )
-    return {row[0]: row[1] for row in (await session.execute(query)).all()}
 
 
 async def due_snoozes(session: AsyncSession, now: datetime, limit: int = 500) -> list[tuple[UUID, UUID, int]]:
