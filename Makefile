@@ -44,8 +44,10 @@ demo: $(STAMP) ## Like run, with a fake Telegram whose chats keep talking (data 
 demo-reddit: $(STAMP) ## Like run, with a fake Reddit whose subreddit and inbox keep talking (data in .data-demo-reddit)
 	$(BIN)/piazza demo reddit
 
+# Two workers: most tests wait on NATS, the database or a child process, so two halve the wall time
+# on a 2-core machine; each worker has its own nats-server and databases (the fixtures are per session).
 test: $(STAMP) ## Run the whole suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test-fast: $(STAMP) ## Run the unit tests only
 	$(BIN)/pytest -m unit
