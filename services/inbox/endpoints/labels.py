@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.inbox.dependencies import AdminDep, PrincipalDep, StateDep
+from services.inbox.endpoints.workflow import publish
 from services.inbox.models import Label
 from services.inbox.schemas.people import Catalogue, LabelCreate, LabelOut, LabelUpdate
 from services.inbox.service import labels as service
@@ -66,4 +67,5 @@ async def update_label(label_id: UUID, body: LabelUpdate, principal: AdminDep, s
 async def delete_label(label_id: UUID, principal: AdminDep, state: StateDep) -> None:
     """Remove a label from the catalogue and from every conversation that carries it (admins only)."""
     async with state.transaction() as session:
-        await service.delete_label(session, principal, label_id, utcnow())
+        entries = await service.delete_label(session, principal, label_id, utcnow())
+    await publish(state, entries)

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from services.inbox.dependencies import AdminDep, PrincipalDep, StateDep
+from services.inbox.endpoints.workflow import publish
 from services.inbox.models import Team, User
 from services.inbox.schemas.people import Catalogue, TeamCreate, TeamOut, TeamUpdate, UserRef
 from services.inbox.service import teams as service
@@ -71,7 +72,8 @@ async def update_team(team_id: UUID, body: TeamUpdate, principal: AdminDep, stat
 async def delete_team(team_id: UUID, principal: AdminDep, state: StateDep) -> None:
     """Delete a team (admins only): its conversations are left without a team."""
     async with state.transaction() as session:
-        await service.delete_team(session, principal, team_id, utcnow())
+        entries = await service.delete_team(session, principal, team_id, utcnow())
+    await publish(state, entries)
 
 
 @router.put("/{team_id}/members/{user_id}")

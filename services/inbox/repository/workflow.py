@@ -177,3 +177,17 @@ async def inbound_message_ids(session: AsyncSession, conversation_id: UUID, limi
         .limit(limit)
     )
     return list((await session.scalars(query)).all())
+
+
+async def conversations_labelled(session: AsyncSession, label_id: UUID) -> list[UUID]:
+    """The conversations carrying a label."""
+    query = select(ConversationLabel.conversation_id).where(ConversationLabel.label_id == label_id)
+    return list((await session.scalars(query)).all())
+
+
+async def conversations_of_team(session: AsyncSession, workspace_id: UUID, team_id: UUID) -> list[UUID]:
+    """The conversations routed to a team."""
+    query = select(Conversation.id).where(
+        Conversation.workspace_id == workspace_id, Conversation.team_id == team_id
+    )
+    return list((await session.scalars(query)).all())

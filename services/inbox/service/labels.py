@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.inbox.errors import LabelNameTaken, LabelNotFound
 from services.inbox.models import Label
 from services.inbox.repository import users as repo
+from services.inbox.repository import workflow as workflow_repo
+from services.inbox.service import workflow
 from services.inbox.service.access import Principal
 from services.inbox.service.events import audit
 
@@ -111,12 +113,19 @@ async def update_label(
 
 async def delete_label(
     session: AsyncSession, principal: Principal, label_id: uuid.UUID, now: datetime
-) -> None:
-    """An admin removes a label from the catalogue, and so from every conversation that carried it."""
+) -> list[str]:
+    """An admin removes a label from the catalogue, and so from every conversation that carried it
+    (each one changes version, is audited and announced, as if an agent had taken the label off).
+    Returns the outbox ids of those announcements."""
     label = await get_label(session, principal.workspace_id, label_id)
+    labelled = await workflow_repo.conversations_labelled(session, label.id)
+    _, _, changed = await workflow.bulk_update(
+        session, principal, labelled, {"remove_labels": [label.id]}, now, action="conversation.label_deleted"
+    )
     before = _snapshot(label)
     await repo.delete_row(session, label)
     await audit(
         session, principal, action="label.deleted", target_type="label", target_id=label_id, now=now,
         before=before,
     )  # fmt: skip
+    return changed.outbox_ids

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.inbox.errors import TeamNameTaken, TeamNotFound, UserNotFound
 from services.inbox.models import Team, User
 from services.inbox.repository import users as repo
+from services.inbox.repository import workflow as workflow_repo
+from services.inbox.service import workflow
 from services.inbox.service.access import Principal
 from services.inbox.service.events import audit
 
@@ -100,15 +102,23 @@ async def rename_team(
     return team
 
 
-async def delete_team(session: AsyncSession, principal: Principal, team_id: uuid.UUID, now: datetime) -> None:
-    """An admin deletes a team: its memberships go, and its conversations are left without a team."""
+async def delete_team(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID, now: datetime
+) -> list[str]:
+    """An admin deletes a team: its memberships go, and its conversations are left without a team
+    (each one changes version, is audited and announced). Returns the outbox ids of those events."""
     team = await get_team(session, principal.workspace_id, team_id)
+    routed = await workflow_repo.conversations_of_team(session, principal.workspace_id, team.id)
+    _, _, changed = await workflow.bulk_update(
+        session, principal, routed, {"team_id": None}, now, action="conversation.team_deleted"
+    )
     before = _snapshot(team)
     await repo.delete_row(session, team)
     await audit(
         session, principal, action="team.deleted", target_type="team", target_id=team_id, now=now,
         before=before,
     )  # fmt: skip
+    return changed.outbox_ids
 
 
 async def add_member(

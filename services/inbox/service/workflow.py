@@ -219,6 +219,8 @@ async def bulk_update(
     conversation_ids: list[uuid.UUID],
     wanted: dict[str, Any],
     now: datetime,
+    *,
+    action: str = "conversation.bulk_update",
 ) -> tuple[int, list[uuid.UUID], Changed]:
     """Apply the same changes to many conversations; returns how many changed, the ids not found, and
     the queued events."""
@@ -228,9 +230,7 @@ async def bulk_update(
     total = Changed()
     updated = 0
     for conversation in found:
-        outcome = await apply_changes(
-            session, principal, conversation, wanted, now, action="conversation.bulk_update"
-        )
+        outcome = await apply_changes(session, principal, conversation, wanted, now, action=action)
         updated += outcome.changed
         total.outbox_ids += outcome.outbox_ids
     total.changed = updated > 0

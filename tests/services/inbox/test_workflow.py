@@ -665,3 +665,25 @@ async def test_the_list_shows_each_conversation_exactly_as_its_own_page_does(
     schema = (await api.get("/openapi.json")).json()
     listing = schema["paths"]["/v1/conversations"]["get"]["responses"]["200"]["content"]["application/json"]
     assert listing["schema"]["$ref"].endswith("Page_ConversationOut_")
+
+
+async def test_deleting_a_label_or_a_team_changes_the_conversations_that_had_it(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    label = await _label(engine, tenant.workspace_id, unique("gone"))
+    team = await _team(engine, tenant.workspace_id, unique("gone"))
+    _, conversation = await _conversation(api, tenant)
+    cid = conversation["id"]
+    set_up = await _patch(api, tenant, cid, {"labels": [label], "team_id": team})
+    assert set_up.json()["version"] == 2
+
+    assert (await api.delete(f"/v1/labels/{label}", headers=tenant.auth)).status_code == 204
+    after_label = await _get(api, tenant, cid)
+    assert after_label["labels"] == []
+    assert after_label["version"] == 3, "a client holding version 2 must refetch"
+    assert (await api.delete(f"/v1/teams/{team}", headers=tenant.auth)).status_code == 204
+    after_team = await _get(api, tenant, cid)
+    assert after_team["team_id"] is None
+    assert after_team["version"] == 4
+    actions = [e.action for e in await _audit(engine, cid)]
+    assert actions[-2:] == ["conversation.label_deleted", "conversation.team_deleted"]
