@@ -26,6 +26,7 @@ from services.inbox.service.webhooks import (
     private_urls_allowed,
     signature_header,
 )
+from services.inbox.service.webhooks.rules import is_public_address
 from shared.config import Environment
 from shared.events import utcnow
 from shared.events.domain import DOMAIN_TYPES, DomainChange, DomainEvent
@@ -194,13 +195,34 @@ def _event(event_type: str, *, age: float = 0.0) -> DomainEvent:
     )
 
 
-def test_a_filter_takes_its_types_and_an_empty_one_every_type() -> None:
+def test_a_filter_takes_its_types_and_an_empty_one_every_type_but_presence() -> None:
     only_assigned = _subscription(["conversation.assigned"])
     everything = _subscription([])
+    presence = _subscription(["presence.updated"])
 
     assert matches(only_assigned, _event("conversation.assigned"))
     assert not matches(only_assigned, _event("conversation.message_received"))
-    assert all(matches(everything, _event(t)) for t in DOMAIN_TYPES)
+    assert all(matches(everything, _event(t)) for t in DOMAIN_TYPES if t != "presence.updated")
+    assert not matches(everything, _event("presence.updated")), "typing pings only when asked for"
+    assert matches(presence, _event("presence.updated"))
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700::1111", True),
+        ("64:ff9b::808:808", True),
+        ("10.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of it
+        ("::a9fe:a9fe", False),  # IPv4-compatible
+        ("::1", False),
+    ],
+)
+def test_addresses_inside_ipv6_are_judged_by_the_ipv4_they_reach(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
 
 
 def test_events_from_before_the_subscription_are_not_owed_to_it() -> None:

@@ -95,9 +95,27 @@ def is_public_host(host: str) -> bool:
 def is_public_address(address: str) -> bool:
     """True if an IP address is globally routable; raises ValueError for anything else."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, IPv4-compatible): Python calls some
+    of these global although they reach the IPv4 address inside, private ones included."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def check_event_types(event_types: Sequence[str]) -> list[str]:
@@ -116,9 +134,12 @@ def check_event_types(event_types: Sequence[str]) -> list[str]:
 
 
 def matches(subscription: WebhookSubscription, event: DomainEvent) -> bool:
-    """Whether the subscription is owed this event: its filter takes the type (empty takes every type),
-    and the event happened once the subscription existed (the bus keeps days of history)."""
+    """Whether the subscription is owed this event: its filter takes the type (empty takes every type
+    but ``presence.updated``, which clients send every few seconds while someone types: name it to
+    get it), and the event happened once the subscription existed (the bus keeps days of history)."""
     if subscription.event_types and event.type not in subscription.event_types:
+        return False
+    if not subscription.event_types and event.type == "presence.updated":
         return False
     return event.occurred_at >= subscription.created_at
 

@@ -212,7 +212,10 @@ async def redeliver(
     if delivery.claimed_until is not None and delivery.claimed_until > now:
         raise DeliveryInProgress("An attempt of this delivery is under way; redeliver once it is logged.")
     before = {"status": delivery.status, "next_attempt_at": _iso(delivery.next_attempt_at)}
-    delivery.manual = delivery.status != "pending"
+    # Asked twice before the worker picked it up, it is still the one extra attempt; and a worker whose
+    # lease lapsed must not record its late result over this request.
+    delivery.manual = delivery.manual or delivery.status != "pending"
+    delivery.claimed_by = delivery.claimed_until = None
     delivery.status = "pending"
     delivery.next_attempt_at = now
     delivery.updated_at = now
