@@ -5,12 +5,13 @@ See docs/stream.md for the protocol a client follows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 from prometheus_client import Counter, Gauge
@@ -20,6 +21,7 @@ from services.inbox.dependencies import PrincipalDep, StateDep
 from services.inbox.errors import InvalidStreamPosition
 from services.inbox.live import DomainTail, EventTooLarge, StreamBounds, domain_bounds
 from services.inbox.schemas.live import PresenceIn, PresenceList, PresenceOut
+from services.inbox.service import access
 from services.inbox.service import presence as service
 from services.inbox.service.access import Principal
 from services.inbox.state import InboxState
@@ -61,6 +63,7 @@ _EVENT_FIELDS = {"id", "type", "occurred_at", "payload"}
     },
 )
 async def stream(
+    request: Request,
     principal: PrincipalDep,
     state: StateDep,
     conversation_id: Annotated[
@@ -119,7 +122,7 @@ async def stream(
     )
     settings = state.settings
     return EventSourceResponse(
-        _events(state, principal, subjects, conversations, opening, start),
+        _events(state, principal, _bearer(request), subjects, conversations, opening, start),
         ping=settings.stream_heartbeat_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="heartbeat"),
         send_timeout=settings.stream_send_timeout_seconds,
@@ -180,9 +183,25 @@ def _control(kind: str, position: int, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(id=str(position), event=kind, data=orjson.dumps(data).decode(), retry=RECONNECT_MS)
 
 
+def _bearer(request: Request) -> str:
+    """The token the request authenticated with (the dependency already checked the header)."""
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
+async def _still_allowed(state: InboxState, principal: Principal, token: str) -> bool:
+    """Whether the token still stands for this workspace (not revoked, its user not deactivated)."""
+    bootstrap = state.settings.bootstrap_token
+    async with state.reading() as session:
+        current = await access.authenticate(
+            session, token, bootstrap.get_secret_value() if bootstrap else None
+        )
+    return current is not None and current.workspace_id == principal.workspace_id
+
+
 async def _events(
     state: InboxState,
     principal: Principal,
+    token: str,
     subjects: list[str],
     conversations: frozenset[UUID],
     opening: ServerSentEvent,
@@ -199,6 +218,10 @@ async def _events(
         batch=state.settings.stream_batch_size,
         description=f"Live stream of workspace {workspace}",
     )
+    # A stream outlives the request's authentication: the token is checked again before events are
+    # sent, at most every token_cache_seconds (the staleness every replica's cache allows anyway).
+    recheck_every = max(state.settings.token_cache_seconds, 0.5)
+    checked_at = time.monotonic()
     try:
         yield opening
         async with tail:
@@ -208,6 +231,11 @@ async def _events(
                     continue
                 if conversations and event.payload.conversation_id not in conversations:
                     continue
+                if time.monotonic() - checked_at >= recheck_every:
+                    if not await _still_allowed(state, principal, token):
+                        log.info("inbox.stream.revoked", workspace_id=workspace)
+                        return
+                    checked_at = time.monotonic()
                 sent += 1
                 EVENTS_SENT.inc()
                 yield ServerSentEvent(

@@ -62,6 +62,7 @@ pytestmark = pytest.mark.e2e
 HEARTBEAT = 0.3
 TYPING_SECONDS = 1.0
 BATCH = 4  # small, so that every test crosses many pull batches
+TOKEN_RECHECK = 0.5  # how stale a stream's (and the token cache's) view of a token may get
 
 
 @dataclass
@@ -195,6 +196,7 @@ async def live(settings_kwargs: dict[str, object]) -> AsyncIterator[Live]:
         stream_heartbeat_seconds=HEARTBEAT,
         presence_typing_seconds=TYPING_SECONDS,
         stream_batch_size=BATCH,
+        token_cache_seconds=TOKEN_RECHECK,
     )
     app = build_app("piazza-stream-test", [component(settings)])
     async with app.router.lifespan_context(app):
@@ -692,3 +694,22 @@ async def test_the_inbox_announces_what_agents_and_customers_do(
     assert updated["actor_user_id"] == str(agent.user_id)
     assert updated["changes"]["assignee_id"] == {"before": None, "after": str(agent.user_id)}
     assert updated["changes"]["version"] == {"before": 1, "after": 2}
+
+
+async def test_a_revoked_token_stops_receiving_events_on_a_stream_it_opened_before(
+    live: Live, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    agent = await add_user(engine, tenant.workspace_id, Role.AGENT)
+    async with live.stream(agent.auth) as reader:
+        await reader.next()
+        await live.publish(tenant, ["before"])
+        assert _marks([await reader.next()]) == ["before"]
+        tokens = (
+            await live.client.get("/v1/tokens", params={"user_id": str(agent.user_id)}, headers=tenant.auth)
+        ).json()
+        [token] = tokens["data"]
+        assert (await live.client.delete(f"/v1/tokens/{token['id']}", headers=tenant.auth)).status_code == 204
+        await asyncio.sleep(TOKEN_RECHECK)  # the recheck interval must pass: a time window, not an event
+        await live.publish(tenant, ["after revocation"])
+        with pytest.raises(StopAsyncIteration):
+            await reader.next(timeout=10)
