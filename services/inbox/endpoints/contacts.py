@@ -86,7 +86,7 @@ def _result(outcome: MergeOutcome) -> MergeResultOut:
     )
 
 
-def _decode(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+def cursor_position(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
     if cursor is None:
         return None
     try:
@@ -134,7 +134,7 @@ async def list_contacts(
     Contacts merged into another are not listed (their identities are on the contact they were
     merged into).
     """
-    before = _decode(cursor, datetime, UUID)
+    before = cursor_position(cursor, datetime, UUID)
     where = ContactFilter(q=q, namespace=namespace)
     async with state.reading() as session:
         views = await service.list_contacts(session, principal.workspace_id, where, before, limit + 1)
@@ -210,7 +210,7 @@ async def contact_conversations(
 
     Merging contacts moves conversations with the identities; undoing the merge moves them back.
     """
-    before = _decode(cursor, datetime, UUID)
+    before = cursor_position(cursor, datetime, UUID)
     async with state.reading() as session:
         rows = await service.contact_conversations(
             session, principal.workspace_id, contact_id, before, limit + 1, principal.user_id
@@ -233,7 +233,7 @@ async def list_merges(
     limit: Limit = 50,
 ) -> Page[ContactMergeOut]:
     """The merges the contact took part in, as target or source, newest first (undone ones too)."""
-    before = _decode(cursor, datetime, UUID)
+    before = cursor_position(cursor, datetime, UUID)
     async with state.reading() as session:
         merges = await service.list_merges(session, principal.workspace_id, contact_id, before, limit + 1)
     page = merges[:limit]

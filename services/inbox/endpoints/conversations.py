@@ -136,7 +136,8 @@ def _message(row: MessageRow) -> MessageOut:
     )
 
 
-def _decode(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+def cursor_position(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+    """A page cursor this endpoint issued, decoded; a 400 ``invalid_cursor`` otherwise."""
     if cursor is None:
         return None
     try:
@@ -214,7 +215,7 @@ async def list_conversations(
     The order is stable: a conversation that gets new activity while you page moves to the top and
     is not shown twice; follow ``updated_since`` (or the live stream) to catch such changes.
     """
-    before = _decode(cursor, datetime, UUID)
+    before = cursor_position(cursor, datetime, UUID)
     where = conversation_filter(
         principal,
         status=status,
@@ -280,7 +281,7 @@ async def list_messages(
     ] = False,
 ) -> Page[MessageOut]:
     """A conversation's messages in chronological order, with keyset pagination."""
-    after = _decode(cursor, datetime, int)
+    after = cursor_position(cursor, datetime, int)
     async with state.reading() as session:
         rows = await service.list_messages(
             session,

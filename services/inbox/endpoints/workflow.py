@@ -3,14 +3,20 @@ or many), write notes, claim, and keep per-agent read state."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 
 from services.inbox.dependencies import AgentDep, PrincipalDep, StateDep
-from services.inbox.endpoints.conversations import conversation_filter, conversation_out, message_out
+from services.inbox.endpoints.conversations import (
+    conversation_filter,
+    conversation_out,
+    cursor_position,
+    message_out,
+)
 from services.inbox.outbox import publish_outbox
 from services.inbox.repository import reads
 from services.inbox.repository.reads import MessageRow
@@ -27,9 +33,9 @@ from services.inbox.service import claims, read_state, workflow
 from services.inbox.service import conversations as reading
 from services.inbox.service.access import Principal
 from services.inbox.state import InboxState
-from shared.bus.client import BusUnavailable
 from shared.errors import BadRequest
 from shared.events import utcnow
+from shared.http.pagination import encode_cursor
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,14 +51,21 @@ IfMatch = Annotated[
 ]
 
 
+_ETAG = re.compile(r'"?([0-9]{1,18})"?')
+
+
 def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); ``*`` names none."""
+    """The version an ``If-Match`` header names (``"3"``, or ``3``); ``*`` names none. A weak tag
+    (``W/"3"``) never matches: ``If-Match`` compares strongly (RFC 9110), so it is refused with 412."""
     if if_match is None or if_match.strip() == "*":
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise BadRequest(f"If-Match must be a conversation's ETag such as '\"3\"', not {if_match!r}.")
-    return int(value)
+    value = if_match.strip()
+    if value.startswith("W/"):
+        return -1
+    found = _ETAG.fullmatch(value)
+    if found is None:
+        raise BadRequest(f"If-Match must be a conversation's ETag such as '\"3\"', not {if_match[:40]!r}.")
+    return int(found.group(1))
 
 
 async def publish(state: InboxState, ids: list[str]) -> None:
@@ -61,8 +74,8 @@ async def publish(state: InboxState, ids: list[str]) -> None:
         return
     try:
         await publish_outbox(state.sessions, state.read_sessions, state.bus, ids=ids)
-    except BusUnavailable as exc:
-        log.warning("inbox.outbox.deferred", count=len(ids), error=str(exc))
+    except Exception as exc:  # the change is committed: the worker's sweep publishes what is left
+        log.warning("inbox.outbox.deferred", count=len(ids), error=f"{type(exc).__name__}: {exc}")
 
 
 async def _shaped(
@@ -107,20 +120,28 @@ async def bulk_update(body: BulkRequest, principal: AgentDep, state: StateDep) -
     wanted = body.changes.model_dump(exclude_unset=True)
     if not wanted:
         raise BadRequest("set names no change.")
-    truncated = False
+    truncated, next_cursor = False, None
     async with state.transaction() as session:
         if body.ids is not None:
             ids = list(dict.fromkeys(body.ids))
         else:
             assert body.filter is not None
             where = conversation_filter(principal, **body.filter.model_dump())
-            ids = await reads.filtered_ids(session, principal.workspace_id, where, body.limit + 1)
-            truncated = len(ids) > body.limit
-            ids = ids[: body.limit]
+            before = cursor_position(body.cursor, datetime, UUID)
+            found = await reads.filtered_ids(session, principal.workspace_id, where, body.limit + 1, before)
+            truncated, found = len(found) > body.limit, found[: body.limit]
+            ids = [conversation_id for conversation_id, _ in found]
+            # The position is taken before the change: a change that moves conversations in the order
+            # cannot make the next call skip or repeat one.
+            next_cursor = encode_cursor(found[-1][1], found[-1][0]) if found else body.cursor
         updated, missing, changed = await workflow.bulk_update(session, principal, ids, wanted, utcnow())
     await publish(state, changed.outbox_ids)
     return BulkResult(
-        matched=len(ids) - len(missing), updated=updated, truncated=truncated, not_found=missing
+        matched=len(ids) - len(missing),
+        updated=updated,
+        truncated=truncated,
+        not_found=missing,
+        next_cursor=next_cursor,
     )
 
 

@@ -201,13 +201,17 @@ async def dormant_conversations(session: AsyncSession, conversation_ids: Collect
     return {row.id: dict(row._mapping) for row in result}
 
 
-async def reopened(session: AsyncSession, candidates: Collection[UUID]) -> dict[UUID, int]:
-    """Of these formerly dormant conversations, the ones open now, with their version."""
+async def reopened(session: AsyncSession, candidates: Collection[UUID], now: datetime) -> dict[UUID, int]:
+    """Of these formerly dormant conversations, the ones this batch reopened (the upsert stamps
+    ``status_changed_at`` with the batch's time; an agent or the snooze alarm reopening one meanwhile
+    stamps another), with their version."""
     if not candidates:
         return {}
     result = await session.execute(
         select(Conversation.id, Conversation.version).where(
-            Conversation.id.in_(sorted(candidates)), Conversation.status == "open"
+            Conversation.id.in_(sorted(candidates)),
+            Conversation.status == "open",
+            Conversation.status_changed_at == now,
         )
     )
     return {row.id: row.version for row in result}

@@ -283,16 +283,27 @@ async def list_conversations(
 
 
 async def filtered_ids(
-    session: AsyncSession, workspace_id: UUID, where: ConversationFilter, limit: int
-) -> list[UUID]:
-    """The ids of the conversations a filter selects (newest activity first), at most ``limit``."""
-    query = (
-        select(Conversation.id)
-        .where(*conversation_filters(session.get_bind().dialect.name, workspace_id, where))
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-        .limit(limit)
+    session: AsyncSession,
+    workspace_id: UUID,
+    where: ConversationFilter,
+    limit: int,
+    before: tuple[datetime, UUID] | None = None,
+) -> list[tuple[UUID, datetime]]:
+    """The conversations a filter selects, newest activity first, strictly after the keyset position
+    ``before``, at most ``limit``: ``(id, last_activity_at)``."""
+    query = select(Conversation.id, Conversation.last_activity_at).where(
+        *conversation_filters(session.get_bind().dialect.name, workspace_id, where)
     )
-    return list((await session.scalars(query)).all())
+    if before is not None:
+        at, conversation_id = before
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < at,
+                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
+            )
+        )
+    query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    return [(row.id, row.last_activity_at) for row in await session.execute(query)]
 
 
 async def get_conversation(

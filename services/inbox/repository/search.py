@@ -18,7 +18,8 @@ from sqlalchemy.ext.compiler import compiles
 from services.inbox.models import Contact, Conversation, Identity, Message
 
 MAX_TERMS = 8
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+"""A word: letters and digits. Everything else separates words, on both databases (migration 0008)."""
 
 
 def terms(query: str) -> list[str]:
@@ -27,7 +28,10 @@ def terms(query: str) -> list[str]:
 
 
 def _tsvector(expression: str) -> ColumnElement[object]:
-    return literal_column(f"to_tsvector('simple'::regconfig, {expression})")
+    # Exactly the expressions of migration 0008's indexes, or PostgreSQL cannot use them.
+    return literal_column(
+        f"to_tsvector('simple'::regconfig, regexp_replace({expression}, '[[:punct:]]+', ' ', 'g'))"
+    )
 
 
 def _postgres_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:

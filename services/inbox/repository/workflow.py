@@ -111,7 +111,7 @@ async def due_snoozes(session: AsyncSession, now: datetime, limit: int = 500) ->
     query = (
         select(Conversation.id, Conversation.workspace_id, Conversation.version)
         .where(Conversation.status == "snoozed", Conversation.snoozed_until <= now)
-        .order_by(Conversation.snoozed_until)
+        .order_by(Conversation.snoozed_until, Conversation.id)  # one lock order for every replica
         .limit(limit)
     )
     return [(row.id, row.workspace_id, row.version) for row in await session.execute(query)]
@@ -168,11 +168,18 @@ async def counts(session: AsyncSession, workspace_id: UUID, user_id: UUID | None
     return found
 
 
-async def inbound_message_ids(session: AsyncSession, conversation_id: UUID, limit: int = 1000) -> list[UUID]:
-    """The newest inbound messages of a conversation (what a platform may still show as unread)."""
+async def inbound_message_ids(
+    session: AsyncSession, conversation_id: UUID, up_to: datetime | None = None, limit: int = 1000
+) -> list[UUID]:
+    """The newest inbound messages of a conversation, up to a time if given (what a platform may still
+    show as unread)."""
     query = (
         select(Message.id)
-        .where(Message.conversation_id == conversation_id, Message.direction == "inbound")
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "inbound",
+            *([Message.occurred_at <= up_to] if up_to is not None else []),
+        )
         .order_by(Message.occurred_at.desc())
         .limit(limit)
     )

@@ -75,6 +75,9 @@ class BulkRequest(BaseModel):
     filter: BulkFilter | None = None
     changes: BulkChanges = Field(alias="set")
     limit: int = Field(1000, ge=1, le=10_000, description="With filter: at most this many conversations.")
+    cursor: str | None = Field(
+        None, description="With filter: continue after the conversations an earlier call went through."
+    )
 
     @model_validator(mode="after")
     def _one_selection(self) -> BulkRequest:
@@ -88,7 +91,10 @@ class BulkResult(BaseModel):
 
     matched: int = Field(description="Conversations selected.")
     updated: int = Field(description="Conversations that changed (the others already were so).")
-    truncated: bool = Field(description="The filter selected more than the limit; run it again for the rest.")
+    truncated: bool = Field(
+        description="The filter selected more than the limit: call again with next_cursor for the rest."
+    )
+    next_cursor: str | None = Field(description="With a filter: where the next call continues.")
     not_found: list[UUID] = Field(description="Listed ids that are not conversations of this workspace.")
 
 

@@ -122,7 +122,7 @@ async def store_events(
     )
     await repo.store_plan(session, plan)
     outbox_ids = []
-    for conversation_id, version in (await repo.reopened(session, dormant)).items():
+    for conversation_id, version in (await repo.reopened(session, dormant, now)).items():
         before = dormant[conversation_id]
         outbox_ids.append(
             await announcements.announce(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.inbox.errors import ConversationNotFound, MessageNotFound
 from services.inbox.repository import reads
 from services.inbox.repository import workflow as repo
-from services.inbox.service.access import Principal
+from services.inbox.service.access import Principal, Role
 from services.inbox.service.events import announce
 from services.inbox.service.workflow import read_on_platform, require_user
 from shared.events.domain import DomainChange
@@ -38,7 +38,13 @@ async def mark_read(
     if up_to is None:
         return []
     await repo.mark_read(session, user_id, conversation_id, up_to, now)
-    entries = await read_on_platform(session, principal.workspace_id, conversation_id, now)
+    # Read on the platform too (Reddit's mark_read: opened), as far as this read went; a viewer's
+    # reading is not an agent's and changes nothing there.
+    entries = (
+        await read_on_platform(session, principal.workspace_id, conversation_id, now, up_to)
+        if principal.role is not Role.VIEWER
+        else []
+    )
     change = DomainChange(
         conversation_id=conversation_id,
         actor_user_id=user_id,

@@ -291,11 +291,15 @@ async def add_note(
 
 
 async def read_on_platform(
-    session: AsyncSession, workspace_id: uuid.UUID, conversation_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    now: datetime,
+    up_to: datetime | None = None,
 ) -> list[str]:
     """Resolving or reading a conversation counts as opening it: items still unread on the platform
     are marked read there when the channel asks for that (Reddit's ``mark_read: opened``)."""
-    ids = await repo.inbound_message_ids(session, conversation_id)
+    ids = await repo.inbound_message_ids(session, conversation_id, up_to)
     entry = await outbound.request_read(
         session, workspace_id=workspace_id, conversation_id=conversation_id, message_ids=ids, now=now
     )

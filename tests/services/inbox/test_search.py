@@ -184,3 +184,14 @@ async def test_search_pages_with_the_cursor(api: httpx.AsyncClient, tenant: Tena
             break
         cursor = page["next_cursor"]
     assert seen == [f"t{i}" for i in reversed(range(5))]
+
+
+async def test_emails_order_numbers_and_dotted_names_match_their_parts(
+    api: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    channel = await make_channel(api, tenant)
+    text = "Write to john.doe@example.com about ORD-123, see help.example.org/v1.2"
+    await send_events(api, channel, message_event(thread="mail", text=text))
+    await _stored(api, tenant, channel, 1)
+    for q in ("john", "example", "john.doe@example.com", "ORD-123", "123", "v1", "help.example.org"):
+        assert await _search(api, tenant, q, channel_id=channel.id) == ["mail"], q

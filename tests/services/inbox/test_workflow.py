@@ -158,10 +158,15 @@ async def test_a_stale_if_match_is_refused_with_412_and_changes_nothing(
     weak = await _patch(
         api, first, conversation["id"], {"priority": "low"}, **{"If-Match": f'W/"{seen["version"] + 1}"'}
     )
-    assert weak.status_code == 200
-    assert weak.json()["priority"] == "low"
-    bad = await _patch(api, first, conversation["id"], {"priority": "low"}, **{"If-Match": "yesterday"})
-    assert bad.status_code == 400
+    assert weak.status_code == 412, "If-Match compares strongly: a weak tag never matches"
+    current = await _patch(
+        api, first, conversation["id"], {"priority": "low"}, **{"If-Match": str(seen["version"] + 1)}
+    )
+    assert current.status_code == 200
+    assert current.json()["priority"] == "low"
+    for bad_tag in ("yesterday", "3.0", "9" * 40):
+        bad = await _patch(api, first, conversation["id"], {"priority": "low"}, **{"If-Match": bad_tag})
+        assert bad.status_code == 400, bad_tag
 
 
 @pytest.mark.parametrize(
@@ -366,7 +371,13 @@ async def test_viewers_cannot_change_conversations_and_other_workspaces_cannot_s
     bulk = await api.post(
         "/v1/conversations/bulk", json={"ids": [cid], "set": {"status": "resolved"}}, headers=other.auth
     )
-    assert bulk.json() == {"matched": 0, "updated": 0, "truncated": False, "not_found": [cid]}
+    assert bulk.json() == {
+        "matched": 0,
+        "updated": 0,
+        "truncated": False,
+        "not_found": [cid],
+        "next_cursor": None,
+    }
     assert (await _get(api, tenant, cid))["status"] == "open"
 
 
@@ -557,7 +568,13 @@ async def test_bulk_actions_apply_to_ids_or_to_a_filter(
         headers=agent.auth,
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"matched": 2, "updated": 2, "truncated": False, "not_found": [missing]}
+    assert response.json() == {
+        "matched": 2,
+        "updated": 2,
+        "truncated": False,
+        "not_found": [missing],
+        "next_cursor": None,
+    }
     again = await api.post(
         "/v1/conversations/bulk",
         json={"ids": [first["id"]], "set": {"assignee_id": str(agent.user_id)}},
@@ -574,7 +591,14 @@ async def test_bulk_actions_apply_to_ids_or_to_a_filter(
         },
         headers=agent.auth,
     )
-    assert by_filter.json() == {"matched": 1, "updated": 1, "truncated": True, "not_found": []}
+    filtered = by_filter.json()
+    assert {k: filtered[k] for k in ("matched", "updated", "truncated", "not_found")} == {
+        "matched": 1,
+        "updated": 1,
+        "truncated": True,
+        "not_found": [],
+    }
+    assert filtered["next_cursor"]
     rest = await api.post(
         "/v1/conversations/bulk",
         json={
@@ -687,3 +711,35 @@ async def test_deleting_a_label_or_a_team_changes_the_conversations_that_had_it(
     assert after_team["version"] == 4
     actions = [e.action for e in await _audit(engine, cid)]
     assert actions[-2:] == ["conversation.label_deleted", "conversation.team_deleted"]
+
+
+async def test_a_bulk_filter_too_large_for_one_call_goes_on_with_its_cursor(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    channel, _ = await _conversation(api, tenant)
+    for _ in range(2):
+        await _conversation(api, tenant, channel)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        body: dict[str, Any] = {
+            "filter": {"channel_id": channel.id, "status": "open"},
+            "set": {"priority": "high"},
+            "limit": 1,
+            **({"cursor": cursor} if cursor else {}),
+        }
+        result = (await api.post("/v1/conversations/bulk", json=body, headers=tenant.auth)).json()
+        assert result["updated"] == result["matched"]
+        seen.append(result["next_cursor"])
+        cursor = result["next_cursor"]
+        if not result["truncated"]:
+            break
+    assert len(seen) == 3, "a change that keeps conversations in the filter still progresses"
+    listed = await api.get("/v1/conversations", params={"channel_id": channel.id}, headers=tenant.auth)
+    assert {c["priority"] for c in listed.json()["data"]} == {"high"}
+    bad = await api.post(
+        "/v1/conversations/bulk",
+        json={"filter": {"status": "open"}, "set": {"priority": "low"}, "cursor": "nonsense"},
+        headers=tenant.auth,
+    )
+    assert bad.status_code == 400

@@ -26,15 +26,29 @@ SQLITE_FTS = (
     ("identities_fts", "identities", ("display_name", "handle")),
     ("contacts_fts", "contacts", ("name",)),
 )
+
+
+def _words(expression: str) -> str:
+    # Punctuation becomes a space before PostgreSQL's parser sees the text: its parser keeps emails,
+    # hosts, paths and versions whole (``john@example.com``, ``v1.2``) where a query's words (and
+    # SQLite's tokenizer) split them, so ``example`` or ``ORD-123`` would find nothing.
+    return f"regexp_replace({expression}, '[[:punct:]]+', ' ', 'g')"
+
+
 POSTGRES_INDEXES = (
-    ("ix_identities_search", "identities", "coalesce(display_name, '') || ' ' || coalesce(handle, '')"),
-    ("ix_contacts_search", "contacts", "coalesce(name, '')"),
+    (
+        "ix_identities_search",
+        "identities",
+        _words("coalesce(display_name, '') || ' ' || coalesce(handle, '')"),
+    ),
+    ("ix_contacts_search", "contacts", _words("coalesce(name, '')")),
 )
 # Messages keep their words in a stored column: a common word matches thousands of messages, and
 # rechecking each against a vector computed again from its text cost more than the rest of the query.
+_MESSAGE_WORDS = _words("coalesce(text, '')")
 POSTGRES_MESSAGE_VECTOR = (
     "ALTER TABLE messages ADD COLUMN search_vector tsvector "
-    "GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, coalesce(text, ''))) STORED"
+    f"GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, {_MESSAGE_WORDS})) STORED"
 )
 
 
