@@ -15,7 +15,13 @@ from services.inbox.models import Contact, ContactMerge, Conversation, Identity,
 
 # The conversation list's own query and shaping, so a contact's conversations come out exactly
 # like the inbox's.
-from services.inbox.repository.reads import ConversationRow, conversation_rows, row_params, shaped_rows
+from services.inbox.repository.reads import (
+    ConversationRow,
+    conversation_rows,
+    newest_first,
+    row_params,
+    shaped_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -199,13 +205,5 @@ async def contact_conversations(
     query = conversation_rows(session.get_bind().dialect.name, reader).where(
         Conversation.workspace_id == workspace_id, Conversation.id.in_(authored)
     )
-    if before is not None:
-        at, conversation_id = before
-        query = query.where(
-            or_(
-                Conversation.last_activity_at < at,
-                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
-            )
-        )
-    query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    query = newest_first(query, before, limit)
     return shaped_rows((await session.execute(query, row_params(reader))).all(), reader)

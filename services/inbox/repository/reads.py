@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
@@ -84,6 +84,9 @@ class MessageRow:
     author: Identity | None
     reply_to_id: UUID | None
     reactions: dict[str, int]
+
+
+_Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
 
 
 @cache
@@ -258,6 +261,20 @@ def conversation_filters(
     return clauses
 
 
+def newest_first(query: _Query, before: tuple[datetime, UUID] | None, limit: int) -> _Query:
+    """A select over conversations in list order (last activity, newest first), strictly after the
+    keyset position ``before``, at most ``limit``."""
+    if before is not None:
+        at, conversation_id = before
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < at,
+                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
+            )
+        )
+    return query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+
+
 async def list_conversations(
     session: AsyncSession,
     workspace_id: UUID,
@@ -270,15 +287,7 @@ async def list_conversations(
     ``reader`` is the user whose unread counts to give."""
     dialect = session.get_bind().dialect.name
     query = conversation_rows(dialect, reader).where(*conversation_filters(dialect, workspace_id, where))
-    if before is not None:
-        at, conversation_id = before
-        query = query.where(
-            or_(
-                Conversation.last_activity_at < at,
-                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
-            )
-        )
-    query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    query = newest_first(query, before, limit)
     return shaped_rows((await session.execute(query, row_params(reader))).all(), reader)
 
 
@@ -294,15 +303,7 @@ async def filtered_ids(
     query = select(Conversation.id, Conversation.last_activity_at).where(
         *conversation_filters(session.get_bind().dialect.name, workspace_id, where)
     )
-    if before is not None:
-        at, conversation_id = before
-        query = query.where(
-            or_(
-                Conversation.last_activity_at < at,
-                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
-            )
-        )
-    query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    query = newest_first(query, before, limit)
     return [(row.id, row.last_activity_at) for row in await session.execute(query)]
 
 
