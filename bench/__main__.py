@@ -6,6 +6,9 @@ SQLite otherwise; always an embedded nats-server of its own. ``--quick`` shorten
 its figures without writing them (``python -m bench --quick --only reddit`` takes seconds).
 ``--only listing`` measures the conversation list at a million messages (PostgreSQL only; a tenth
 of that with ``--quick``) and writes its own section, which a full run on PostgreSQL writes too.
+``--only analytics`` measures events per second into the analytics rollups and KPI latency at a
+million messages; ``--only sentiment`` the analyzer's accuracy and macro-F1 on the evaluation sets
+and its speed. Each writes its own section; a full run writes them all.
 """
 
 from __future__ import annotations
@@ -43,16 +46,63 @@ def _cpu() -> str:
 
 CONNECTORS = ("telegram", "reddit")
 LISTING = "listing"
+ANALYTICS = "analytics"
+SENTIMENT = "sentiment"
+SECTIONS = (LISTING, ANALYTICS, SENTIMENT)
 
 
 async def main(arguments: argparse.Namespace) -> int:
     only = set(arguments.only or ())
-    if only == {LISTING}:
-        return await _listing(arguments)
-    status = await _pipeline(arguments)
+    status = 0
+    if not only or only - set(SECTIONS):
+        status = await _pipeline(arguments)
     if status == 0 and (not only or LISTING in only):
         status = await _listing(arguments)
+    if status == 0 and (not only or ANALYTICS in only):
+        status = await _analytics(arguments)
+    if status == 0 and (not only or SENTIMENT in only):
+        status = _sentiment(arguments)
     return status
+
+
+def _sentiment(arguments: argparse.Namespace) -> int:
+    """The sentiment analyzer's quality on the evaluation sets and its speed."""
+    from bench import sentiment
+
+    print("sentiment…", flush=True)
+    text = sentiment.section(quick=arguments.quick)
+    command = "python -m bench --only sentiment" if arguments.only else "make bench"
+    text = text.replace("\n", f"\n\nCommand: `{command}`{' with --quick' if arguments.quick else ''}.\n", 1)
+    if arguments.output:
+        _write_section(Path(arguments.output), "sentiment", text)
+    print(text)
+    return 0
+
+
+async def _analytics(arguments: argparse.Namespace) -> int:
+    """Events per second into the analytics rollups and KPI latency at a million messages."""
+    from bench import analytics
+
+    quick = arguments.quick
+    messages, conversations = (100_000, 10_000) if quick else (1_000_000, 100_000)
+    report = await analytics.measure(messages, conversations, lambda line: print(line, flush=True))
+    command = ("DATABASE_URL=… " if report.backend == "postgresql" else "") + (
+        "python -m bench --only analytics" if arguments.only else "make bench"
+    )
+    header = "\n".join(
+        [
+            f"### Analytics on {report.backend} — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            f"Command: `{command}`{' with --quick' if quick else ''}. Machine: {os.cpu_count()} cores ({_cpu()}), "
+            f"Python {platform.python_version()}; `store_facts` in one process, batches of about 2,000 "
+            "events, each one transaction (as the worker stores them). Method: `bench/analytics.py`.",
+        ]
+    )
+    text = analytics.render(report, header)
+    if arguments.output:
+        _write_section(Path(arguments.output), f"analytics-{report.backend}", text)
+    print(text)
+    return 0
 
 
 async def _pipeline(arguments: argparse.Namespace) -> int:
@@ -388,10 +438,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=(*CONNECTORS, LISTING),
+        choices=(*CONNECTORS, *SECTIONS),
         help="measure only this connector (repeatable), with JetStream publish for its ratio, and print "
-        "its figures without writing them; or only the conversation list (PostgreSQL), written to "
-        "its own section",
+        "its figures without writing them; or only the conversation list (PostgreSQL), analytics "
+        "or sentiment, each written to its own section",
     )
     parser.add_argument(
         "--plans",

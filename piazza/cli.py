@@ -36,6 +36,8 @@ reddit_app = typer.Typer(help="Operate Reddit channels.", no_args_is_help=True)
 app.add_typer(reddit_app, name="reddit")
 demo_app = typer.Typer(help="Try Piazza against fake platforms, no accounts needed.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+analytics_app = typer.Typer(help="Operate the analytics service.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 
 out = Console()
 
@@ -461,6 +463,44 @@ def reddit_backfill(
             return 1
 
     raise typer.Exit(asyncio.run(go()))
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild(
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Events per transaction.")] = 1000,
+) -> None:
+    """Recompute every analytics figure by replaying the domain event stream, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from services.analytics.config import AnalyticsSettings
+    from services.analytics.rebuild import rebuild
+    from shared.bus.client import Bus
+
+    _settings()
+    settings = AnalyticsSettings()
+
+    async def go() -> int:
+        engine = create_engine(settings.resolved_database_url())
+        try:
+            async with await Bus.connect(
+                _bus_url(settings), name="cli", prefix=settings.bus_prefix, ensure=False
+            ) as bus:
+                columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+                with Progress(*columns, console=out) as progress:
+                    task = progress.add_task("replaying", total=None)
+                    read = await rebuild(
+                        settings,
+                        session_factory(engine),
+                        bus,
+                        progress=lambda done, total: progress.update(task, completed=done, total=total),
+                        batch_size=batch_size,
+                    )
+        finally:
+            await engine.dispose()
+        return read
+
+    read = asyncio.run(go())
+    out.print(f"analytics rebuilt from {read} domain events")
 
 
 def main() -> None:

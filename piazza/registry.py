@@ -15,6 +15,7 @@ _SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 WEB_COMPONENTS: dict[str, str] = {
     "ingress": "services.ingress.app:component",
     "inbox-api": "services.inbox.app:component",
+    "analytics-api": "services.analytics.app:component",
 }
 """HTTP components ``piazza serve`` can put in one process."""
 
@@ -24,6 +25,7 @@ WORKERS: dict[str, str] = {
     "reddit": "services.reddit.app:worker_component",
     "reply": "services.reply.app:worker_component",
     "webhooks": "services.inbox.deliveries:worker_component",
+    "analytics": "services.analytics.consumers:worker_component",
 }
 """Bus consumers ``piazza worker`` runs, each in a process of its own."""
 
@@ -39,6 +41,7 @@ class Migrations:
 
 MIGRATIONS: tuple[Migrations, ...] = (
     Migrations("inbox", _SERVICES_DIR / "inbox" / "migrations", "alembic_version_inbox"),
+    Migrations("analytics", _SERVICES_DIR / "analytics" / "migrations", "alembic_version_analytics"),
 )
 
 
@@ -58,13 +61,21 @@ async def migrate_all(database_url: str) -> list[str]:
 
 def service_settings() -> tuple[type[PiazzaSettings], ...]:
     """Every service's settings class (each reads the shared settings plus its own prefix)."""
+    from services.analytics.config import AnalyticsSettings
     from services.inbox.config import InboxSettings
     from services.ingress.config import IngressSettings
     from services.reddit.config import RedditSettings
     from services.reply.config import ReplySettings
     from services.telegram.config import TelegramSettings
 
-    return (InboxSettings, IngressSettings, TelegramSettings, RedditSettings, ReplySettings)
+    return (
+        InboxSettings,
+        IngressSettings,
+        TelegramSettings,
+        RedditSettings,
+        ReplySettings,
+        AnalyticsSettings,
+    )
 
 
 def check_service_settings() -> None:

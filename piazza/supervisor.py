@@ -97,6 +97,9 @@ class Supervisor:
         env = dict(os.environ)
         env["PIAZZA_DATA_DIR"] = str(self.data_dir)
         env["PIAZZA_PUBLIC_URL"] = os.environ.get("PIAZZA_PUBLIC_URL", f"http://{self.host}:{self.port}")
+        # The analytics API asks the inbox API (in the same web process) who a token belongs to.
+        local = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        env.setdefault("PIAZZA_ANALYTICS_INBOX_URL", f"http://{local}:{self.port}")
         if self.settings.nats_url:
             env["NATS_URL"] = self.settings.nats_url
         else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import PiazzaSettings
 from shared.errors import ConfigurationError
+from shared.sentiment import DEFAULT_ANALYZER, SentimentAnalyzer, load_analyzer
 
 
 class InboxSettings(PiazzaSettings):
@@ -20,6 +23,13 @@ class InboxSettings(PiazzaSettings):
     directory_refresh_seconds: float = Field(300.0, gt=0)
     secret_grace_hours: float = Field(24.0, ge=0)
     token_cache_seconds: float = Field(10.0, ge=0)
+    sentiment_analyzer: str = Field(
+        DEFAULT_ANALYZER,
+        validation_alias=AliasChoices("PIAZZA_INBOX_SENTIMENT_ANALYZER", "PIAZZA_SENTIMENT_ANALYZER"),
+        min_length=3,
+        description="The analyzer scoring inbound messages as it is stored, as ``module:attribute`` "
+        "(docs/api.md, Sentiment).",
+    )
     snooze_check_seconds: float = Field(
         1.0,
         gt=0,
@@ -68,8 +78,18 @@ class InboxSettings(PiazzaSettings):
         8.0, gt=0, le=120, description="How long a 'typing' presence lasts unless the client renews it."
     )
 
+    def analyzer(self) -> SentimentAnalyzer:
+        """The sentiment analyzer named by ``sentiment_analyzer`` (built once per process)."""
+        try:
+            return load_analyzer(self.sentiment_analyzer)
+        except Exception as exc:  # an import error, a missing name, a failing constructor
+            raise ConfigurationError(
+                f"PIAZZA_INBOX_SENTIMENT_ANALYZER={self.sentiment_analyzer!r} cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
     def check(self) -> None:
-        """Refuse unsafe settings outside development."""
+        """Refuse unsafe settings outside development, and an analyzer module that does not exist."""
         super().check()
         if self.bootstrap_token is not None and not self.is_development:
             raise ConfigurationError(
@@ -78,3 +98,18 @@ class InboxSettings(PiazzaSettings):
             )
         if self.bootstrap_token is not None and len(self.bootstrap_token.get_secret_value()) < 8:
             raise ConfigurationError("PIAZZA_BOOTSTRAP_TOKEN must be at least 8 characters")
+        self._check_analyzer_name()
+
+    def _check_analyzer_name(self) -> None:
+        # Only that the module exists: building the analyzer (word lists, language models) is the
+        # worker's business, not every API process's; the worker refuses to start if it fails.
+        module, _, attribute = self.sentiment_analyzer.partition(":")
+        try:
+            found = bool(module and attribute) and importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ConfigurationError(
+                f"PIAZZA_INBOX_SENTIMENT_ANALYZER={self.sentiment_analyzer!r} does not name an importable "
+                "module:attribute"
+            )

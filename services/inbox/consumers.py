@@ -42,6 +42,7 @@ from shared.events.commands import ModerationCompleted, ReplyFailed, ReplySent
 from shared.events.registry import InboundFact
 from shared.http import Component, build_app
 from shared.logging import get_logger
+from shared.sentiment import SentimentAnalyzer
 
 log = get_logger(__name__)
 
@@ -59,12 +60,13 @@ def ingest_handler(
     sessions: async_sessionmaker[AsyncSession],
     bus: Bus | None = None,
     read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    analyzer: SentimentAnalyzer | None = None,
 ) -> BatchHandler:
     """Store each batch in one transaction; refuse events that are not inbound messages.
 
     With a ``bus``, the batch's domain events are published after the commit and before the batch is
     acknowledged: a crash in between redelivers the batch, which publishes them again under the same
-    ids (dropped by JetStream as duplicates).
+    ids (dropped by JetStream as duplicates). With an ``analyzer``, inbound texts are scored.
     """
     memory = IngestMemory()
 
@@ -81,7 +83,7 @@ def ingest_handler(
                 refused[index] = f"the inbox does not store {delivery.event.type} events"
         try:
             async with sessions() as session, session.begin():
-                stored = await store_events(session, events, utcnow(), memory)
+                stored = await store_events(session, events, utcnow(), memory, analyzer)
         except BaseException:
             memory.forget()
             raise
@@ -137,13 +139,14 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        analyzer = settings.analyzer()
         engine = create_engine(settings.resolved_database_url(), pool_size=2)
         sessions = session_factory(engine)
         bus = await Bus.from_settings(settings, name="inbox-worker")
         consumer = BatchConsumer(
             bus,
             INBOX_INBOUND,
-            ingest_handler(sessions, bus, read_session_factory(engine)),
+            ingest_handler(sessions, bus, read_session_factory(engine), analyzer),
             is_transient=is_transient_db_error,
             batch_size=settings.batch_size,
             concurrency=settings.consumer_concurrency,

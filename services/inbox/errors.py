@@ -203,3 +203,9 @@ class InvalidTemplate(ValidationFailed):
     """A saved reply's text uses an unknown placeholder or is not a valid template; ``errors`` says where."""
 
     code = "invalid_template"
+
+
+class SentimentNotApplicable(Conflict):
+    """Only a customer's (inbound) message has a sentiment to correct: not a reply, nor a note."""
+
+    code = "sentiment_not_applicable"

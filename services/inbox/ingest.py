@@ -10,6 +10,7 @@ touch a row twice.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,9 +31,13 @@ from shared.events import (
     ThreadChanged,
 )
 from shared.events.registry import InboundFact
+from shared.sentiment import SENTIMENT_LABELS, Sentiment, SentimentAnalyzer
 
 Row = dict[str, Any]
 MessageEvent = MessageReceived | MessageEdited | MessageDeleted
+
+LANGUAGE_LENGTH = 16
+"""The longest language tag a message keeps (``messages.language``)."""
 
 
 @dataclass
@@ -49,6 +54,10 @@ class IngestPlan:
     channel_activity: dict[UUID, datetime] = field(default_factory=dict)
     received: list[Row] = field(default_factory=list)
     """The rows of created messages (``message.received`` events), to announce once stored."""
+    sentiment_conversations: set[UUID] = field(default_factory=set)
+    """Conversations whose messages the plan writes: their sentiment may change."""
+    unscored: list[tuple[UUID, str]] = field(default_factory=list)
+    """``(message id, why)`` of texts the analyzer failed on: they are stored without a sentiment."""
 
     @property
     def message_count(self) -> int:
@@ -68,11 +77,14 @@ def plan_batch(
     events: Sequence[tuple[InboundFact, int]],
     channel_workspaces: Mapping[UUID, UUID],
     now: datetime,
+    analyzer: SentimentAnalyzer | None = None,
 ) -> tuple[IngestPlan, list[Rejected]]:
     """Plan the rows for ``(event, bus sequence)`` pairs in delivery order.
 
     ``channel_workspaces`` maps each known channel to its workspace; the workspace always comes from
-    there, never from the event, so a confused producer cannot write into another tenant.
+    there, never from the event, so a confused producer cannot write into another tenant. With an
+    ``analyzer``, the text of each inbound message and of each edit is scored (an edit's direction is
+    not known here: the upsert drops the score of a message that turns out not to be inbound).
     """
     plan = IngestPlan()
     rejected: list[Rejected] = []
@@ -94,6 +106,9 @@ def plan_batch(
         conversation_id = ids.conversation_id(message_ref.channel_id, message_ref.thread.external_id)
         message_id = ids.message_id(message_ref.channel_id, message_ref.external_id)
         message = _message_row(event, workspace_id, conversation_id, message_id, sequence, now)
+        if analyzer is not None and message["direction"] == "inbound" and message["text"]:
+            _score(plan, analyzer, message)
+        plan.sentiment_conversations.add(conversation_id)
         author = getattr(message_ref, "author", None)
         if author is not None:
             message["author_identity_id"] = _add_author(
@@ -110,6 +125,29 @@ def plan_batch(
         if isinstance(event, MessageReceived):
             plan.received.append(message)
     return plan, rejected
+
+
+def _score(plan: IngestPlan, analyzer: SentimentAnalyzer, message: Row) -> None:
+    """Put the analyzer's reading of the message's text on its row; a failure or a reading out of the
+    contract leaves the row unscored (the message is stored all the same) and is noted in the plan."""
+    try:
+        found = analyzer.analyze(message["text"])
+        checked = _checked(found)
+    except Exception as exc:  # any analyzer bug: never lose the message over it
+        plan.unscored.append((message["id"], f"{type(exc).__name__}: {exc}"))
+        return
+    message["sentiment"], message["sentiment_score"], message["language"] = checked
+
+
+def _checked(found: Sentiment) -> tuple[str, float, str | None]:
+    label, score, language = found.label, float(found.score), found.language
+    if label not in SENTIMENT_LABELS:
+        raise ValueError(f"label {label!r} is not one of {', '.join(SENTIMENT_LABELS)}")
+    if not math.isfinite(score):
+        raise ValueError(f"score {score!r} is not a number")
+    if language is not None and not (isinstance(language, str) and 0 < len(language) <= LANGUAGE_LENGTH):
+        language = None  # the label and score stand; a language the store cannot keep is left out
+    return label, min(1.0, max(-1.0, score)), language
 
 
 def _add_reaction(
@@ -284,6 +322,9 @@ def _message_row(
         "edited_at": None,
         "deleted_at": None,
         "meta": {},
+        "sentiment": None,
+        "sentiment_score": None,
+        "language": None,
         "created_at": now,
         "updated_at": now,
     }

@@ -90,6 +90,9 @@ DOMAIN = StreamSpec(
     "DOMAIN",
     ("domain.>",),
     "Facts about the conversation store (message stored, conversation changed): domain.<type>",
+    # Analytics rebuilds its tables by replaying this stream (`piazza analytics rebuild`): keep more
+    # than a year, so year-on-year figures survive a rebuild.
+    max_age=400 * _DAY,
 )
 DEAD_LETTERS = StreamSpec(
     "DEADLETTERS",
@@ -125,7 +128,19 @@ WEBHOOKS_DOMAIN = ConsumerSpec(
     "domain.>",
     "Outgoing webhooks: each domain event becomes a delivery per matching subscription",
 )
-CONSUMERS: tuple[ConsumerSpec, ...] = (INBOX_INBOUND, INBOX_OUTCOMES, REPLY_COMMANDS, WEBHOOKS_DOMAIN)
+ANALYTICS_DOMAIN = ConsumerSpec(
+    "analytics-domain",
+    DOMAIN.name,
+    "domain.>",
+    "Analytics: messages, status and label changes, sentiment corrections into facts and rollups",
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    INBOX_INBOUND,
+    INBOX_OUTCOMES,
+    REPLY_COMMANDS,
+    WEBHOOKS_DOMAIN,
+    ANALYTICS_DOMAIN,
+)
 
 CHANNELS_BUCKET = BucketSpec("channels", "Channel accounts as connectors need them (secrets sealed)")
 CHANNEL_HEALTH_BUCKET = BucketSpec("channel-health", "How each connector last saw each channel")

@@ -4,6 +4,10 @@ They travel on ``domain.<workspace_id>.<type>`` in the ``DOMAIN`` stream, whose 
 the stream's event ids: a client that reconnects with ``Last-Event-ID: <n>`` gets everything after
 ``n`` in its workspace. Every type shares one payload: the ids it concerns, who caused it, what
 changed (``{"field": {"before": ..., "after": ...}}``) and the resource as the API shows it.
+
+The inbox publishes the ``conversation.*``, ``presence.*`` and ``contact.*`` types; the analytics
+service publishes ``alert.*`` (a crisis alert opened, changed, closed) and ``report.generated`` on the
+same subjects, so live clients and outgoing webhooks get them like the others.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ DomainType = Literal[
     "conversation.claimed",
     "conversation.released",
     "conversation.read",
+    "conversation.sentiment_corrected",
     "presence.updated",
     "contact.updated",
     "contact.merged",
     "contact.unmerged",
+    "alert.opened",
+    "alert.updated",
+    "alert.closed",
+    "report.generated",
 ]
 DOMAIN_TYPES: tuple[str, ...] = get_args(DomainType)
 """Every domain event type, as subscribers name them in filters."""

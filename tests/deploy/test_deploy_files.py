@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from piazza.cli import app
-from piazza.registry import WEB_COMPONENTS, WORKERS, service_settings
+from piazza.registry import WEB_COMPONENTS, WORKERS, load_component, service_settings
 from shared.config import PiazzaSettings
 
 pytestmark = pytest.mark.unit
@@ -60,6 +60,27 @@ SERVICE_ARGUMENTS: dict[str, tuple[str, frozenset[str]]] = {
 """Per command: the argument naming services, and the names the registry knows."""
 
 POD_WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
+
+PUBLIC_ROUTES: dict[str, str] = {
+    "/webhooks": "ingress",
+    "/v1/analytics": "analytics-api",
+    "/v1/alerts": "analytics-api",
+    "/v1/reports": "analytics-api",
+    "/v1": "inbox-api",
+    "/docs": "inbox-api",
+    "/openapi.json": "inbox-api",
+}
+"""The paths the Ingress routes, and the web component that must serve each."""
+
+SERVICE_DEPENDENCIES: dict[str, dict[str, str]] = {"analytics-api": {"inbox-api": "service_started"}}
+"""Compose services that call another Piazza service (beyond the migrations and the backends): the
+analytics API asks the inbox API who a bearer token belongs to (GET /v1/me)."""
+
+INBOX_URL_ENV = "PIAZZA_ANALYTICS_INBOX_URL"
+"""Where the analytics API reaches the inbox API (services/analytics/config.py)."""
+
+REPORT_FOLDER_ENV = "PIAZZA_ANALYTICS_REPORT_FOLDER"
+"""Where the analytics worker writes scheduled reports; unset: ``<PIAZZA_DATA_DIR>/reports``."""
 
 Manifest = dict[str, Any]
 
@@ -257,6 +278,8 @@ class Container:
     probed_ports: list[int] = field(default_factory=list)
     probe_paths: dict[str, str] = field(default_factory=dict)
     pod_labels: dict[str, str] = field(default_factory=dict)
+    writable_mounts: dict[str, str] = field(default_factory=dict)
+    """Mount path -> what is mounted there (a volume's name, or tmpfs), for the writable mounts."""
 
 
 def image_name(image: str) -> str:
@@ -290,6 +313,16 @@ def compose_containers() -> list[Container]:
         for published in svc.get("ports", []):
             container.ports.add(int(str(published).split("/")[0].rsplit(":", 1)[-1]))
         container.ports.update(int(str(port).split("/")[0]) for port in svc.get("expose", []))
+        for path in svc.get("tmpfs", []):
+            container.writable_mounts[str(path).split(":")[0]] = "tmpfs"
+        for volume in svc.get("volumes", []):
+            if isinstance(volume, dict):
+                if not volume.get("read_only"):
+                    container.writable_mounts[volume["target"]] = str(volume.get("source", volume["type"]))
+            else:
+                source, target, *mode = str(volume).split(":")
+                if "ro" not in "".join(mode).split(","):
+                    container.writable_mounts[target] = source
         healthcheck = svc.get("healthcheck", {})
         if not healthcheck.get("disable"):
             test = healthcheck.get("test", [])
@@ -351,6 +384,12 @@ def k8s_containers() -> list[Container]:
                     port = http["port"]
                     deployed.probed_ports.append(named.get(port, port) if isinstance(port, str) else port)
                     deployed.probe_paths[probe_name] = http["path"]
+            volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+            for mount in container.get("volumeMounts", []):
+                if not mount.get("readOnly"):
+                    volume = volumes[mount["name"]]
+                    kind = next(key for key in volume if key != "name")
+                    deployed.writable_mounts[mount["mountPath"]] = f"{kind} {mount['name']}"
             annotations = template.get("metadata", {}).get("annotations", {})
             if "prometheus.io/port" in annotations:
                 deployed.probed_ports.append(int(annotations["prometheus.io/port"]))
@@ -649,6 +688,7 @@ def test_compose_starts_services_after_migrations_and_healthy_backends() -> None
             "migrate": "service_completed_successfully",
             "nats": "service_healthy",
             "postgres": "service_healthy",
+            **SERVICE_DEPENDENCIES.get(name, {}),
         }, name
     for backend in ("nats", "postgres"):
         assert compose()["services"][backend]["healthcheck"]["test"], backend
@@ -661,26 +701,136 @@ def service_backends(service: Manifest) -> list[Container]:
     return [c for c in k8s_containers() if selector.items() <= c.pod_labels.items()]
 
 
-def test_ingress_routes_webhooks_to_ingress_and_the_api_to_inbox_api() -> None:
+def ingress_paths() -> list[Manifest]:
+    """The Ingress's paths (each with its pathType and backend)."""
     (ingress,) = k8s_objects("Ingress").values()
-    services = k8s_objects("Service")
-    routes = {
-        path["path"]: path["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    }
+    return [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
 
-    assert set(routes) == {"/webhooks", "/v1", "/docs", "/openapi.json"}
+
+def routed_service(request_path: str) -> str | None:
+    """The Service the Ingress sends a request path to, by the Ingress API's rule: the longest matching
+    path wins, Exact before Prefix, and a Prefix path matches whole path segments."""
+    best: tuple[tuple[int, bool], str] | None = None
+    for path in ingress_paths():
+        if path["pathType"] == "Exact":
+            matched = request_path == path["path"]
+        else:
+            prefix = path["path"].rstrip("/").split("/")
+            matched = request_path.rstrip("/").split("/")[: len(prefix)] == prefix
+        rank = (len(path["path"].rstrip("/")), path["pathType"] == "Exact")
+        if matched and (best is None or rank > best[0]):
+            best = (rank, path["backend"]["service"]["name"])
+    return best[1] if best else None
+
+
+def served_components(container: Container) -> set[str]:
+    """The web components a ``piazza serve`` container serves (none for other commands)."""
+    parsed = parse_command(container.argv)
+    return set(parsed.params["services"]) if parsed.path == ("serve",) else set()
+
+
+def test_ingress_routes_each_public_path_to_the_service_that_serves_it() -> None:
+    services = k8s_objects("Service")
+    routes = {path["path"]: path["backend"]["service"]["name"] for path in ingress_paths()}
+
+    assert {path["pathType"] for path in ingress_paths()} <= {"Exact", "Prefix"}
+    assert set(routes) == set(PUBLIC_ROUTES)
     for path, service_name in routes.items():
         service = services[service_name]
         backends = service_backends(service)
         assert backends, f"{path}: Service {service_name} selects no Piazza pod"
-        served = {tuple(c.argv[:2]) for c in backends}
-        assert served == {("serve", "ingress" if path == "/webhooks" else "inbox-api")}, path
+        served = {frozenset(served_components(c)) for c in backends}
+        assert served == {frozenset({PUBLIC_ROUTES[path]})}, path
         (service_port,) = service["spec"]["ports"]
         for backend in backends:
             assert service_port["targetPort"] == "http"
             assert backend.ports == {parse_command(backend.argv).port}
+
+
+def test_every_api_route_reaches_the_component_that_serves_it() -> None:
+    services = k8s_objects("Service")
+    problems = []
+    for component, target in WEB_COMPONENTS.items():
+        for router in load_component(target).routers:
+            for route in router.routes:
+                request_path = getattr(route, "path", "")
+                service_name = routed_service(request_path)
+                if service_name is None:
+                    problems.append(f"{request_path} ({component}) is not routed")
+                    continue
+                served = [served_components(c) for c in service_backends(services[service_name])]
+                if not served or not all(component in components for components in served):
+                    problems.append(f"{request_path} ({component}) is routed to Service {service_name}")
+    assert not problems, report(problems)
+
+
+def test_the_analytics_api_reaches_the_inbox_api_inside_the_deployment() -> None:
+    services = compose_piazza_services()
+    by_name = dict(zip(services, compose_containers(), strict=True))
+    inbox_services = [name for name, c in by_name.items() if "inbox-api" in served_components(c)]
+    problems = []
+    for name, container in by_name.items():
+        if "analytics-api" not in served_components(container):
+            continue
+        url = container.env.get(INBOX_URL_ENV, "")
+        match = re.fullmatch(r"http://([\w-]+):(\d+)/?", url)
+        if not match or match[1] not in inbox_services:
+            problems.append(f"compose {name}: {INBOX_URL_ENV}={url!r} is not an inbox-api service")
+            continue
+        if int(match[2]) != parse_command(by_name[match[1]].argv).port:
+            problems.append(f"compose {name}: {url} is not the port {match[1]} listens on")
+        if match[1] not in services[name]["depends_on"]:
+            problems.append(f"compose {name}: does not depend on {match[1]}")
+    k8s_services = k8s_objects("Service")
+    for container in k8s_containers():
+        if "analytics-api" not in served_components(container):
+            continue
+        url = container.env.get(INBOX_URL_ENV, "")
+        match = re.fullmatch(r"http://([\w-]+)(?::(\d+))?/?", url)
+        if not match or match[1] not in k8s_services:
+            problems.append(f"{container.where}: {INBOX_URL_ENV}={url!r} is not a Service in deploy/k8s")
+            continue
+        service = k8s_services[match[1]]
+        backends = service_backends(service)
+        if not backends or not all("inbox-api" in served_components(c) for c in backends):
+            problems.append(f"{container.where}: Service {match[1]} does not select inbox-api pods")
+        if int(match[2] or 80) not in {port["port"] for port in service["spec"]["ports"]}:
+            problems.append(f"{container.where}: {url} is not a port of Service {match[1]}")
+    assert not problems, report(problems)
+
+
+def report_folder(container: Container) -> PurePosixPath:
+    """Where a container's analytics worker writes reports (services/analytics/service/reports.py),
+    relative paths taken from the image's working directory."""
+    (workdir,) = final_stage("WORKDIR")
+    folder = container.env.get(REPORT_FOLDER_ENV) or str(
+        PurePosixPath(container.env.get("PIAZZA_DATA_DIR", ".data")) / "reports"
+    )
+    return PurePosixPath(workdir) / folder
+
+
+def test_the_analytics_worker_writes_reports_to_a_volume() -> None:
+    assert {REPORT_FOLDER_ENV, "PIAZZA_DATA_DIR"} <= known_env_names()
+    workers = [
+        c
+        for c in all_containers()
+        if parse_command(c.argv).path == ("worker",) and parse_command(c.argv).params["name"] == "analytics"
+    ]
+    assert len(workers) == 2, "one in docker-compose.yml, one in deploy/k8s"
+    problems = []
+    for container in workers:
+        folder = report_folder(container)
+        mounts = [path for path in container.writable_mounts if folder.is_relative_to(path)]
+        if not mounts:
+            problems.append(f"{container.where}: reports go to {folder}, on the read-only root filesystem")
+            continue
+        mount = max(mounts, key=len)
+        if mount == "/tmp":
+            problems.append(
+                f"{container.where}: reports go to {folder}, on the /tmp scratch space "
+                f"({container.writable_mounts[mount]})"
+            )
+    assert not problems, report(problems)
 
 
 def test_nats_runs_a_jetstream_cluster_matching_its_routes() -> None:
@@ -729,7 +879,9 @@ DOCUMENTED_ELSEWHERE = frozenset({"TEST_DATABASE_URL"})
 
 
 @pytest.mark.parametrize(
-    "path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+    "path",
+    [ROOT / "README.md", ROOT / "deploy" / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
+    ids=lambda p: str(Path(p).relative_to(ROOT)),
 )
 def test_every_environment_name_the_docs_mention_is_one_piazza_reads(path: Path) -> None:
     known = known_env_names() | DOCUMENTED_ELSEWHERE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import PrincipalDep, StateDep
 from services.inbox.errors import InvalidCursor, NoUser
+from services.inbox.models import Message
 from services.inbox.outbox import publish_outbox
 from services.inbox.repository import workflow as workflow_repo
 from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
@@ -26,6 +28,7 @@ from services.inbox.schemas import (
     ReplyToOut,
     RevisionOut,
 )
+from services.inbox.schemas.sentiment import MessageSentimentOut
 from services.inbox.schemas.workflow import CountsOut
 from services.inbox.service import conversations as service
 from services.inbox.service import outbound
@@ -33,17 +36,25 @@ from services.inbox.service.access import Principal, Role
 from services.inbox.service.claims import live_claim
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
-from shared.errors import BadRequest
+from shared.errors import BadRequest, ValidationFailed
 from shared.events import utcnow
 from shared.events.inbound import Timestamp
 from shared.http.pagination import CursorError, decode_cursor, encode_cursor
 from shared.logging import get_logger
+from shared.sentiment import SENTIMENT_LABELS
 
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size (1-200).")]
+SentimentQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="negative, neutral or positive (the conversation's sentiment); repeat it or separate "
+        "labels with commas for several."
+    ),
+]
 
 
 def conversation_fields(row: ConversationRow) -> dict[str, Any]:
@@ -70,6 +81,7 @@ def conversation_fields(row: ConversationRow) -> dict[str, Any]:
         "first_response_at": conversation.first_response_at,
         "resolved_at": conversation.resolved_at,
         "first_resolved_at": conversation.first_resolved_at,
+        "sentiment": conversation.sentiment,
         "version": conversation.version,
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
@@ -129,11 +141,44 @@ def _message(row: MessageRow) -> MessageOut:
         if message.delivery_status
         else None,
         meta=message.meta,
+        sentiment=_sentiment(message),
         sent_at=message.sent_at,
         edited_at=message.edited_at,
         deleted_at=message.deleted_at,
         created_at=message.created_at,
     )
+
+
+def _sentiment(message: Message) -> MessageSentimentOut | None:
+    label = message.sentiment_correction or message.sentiment
+    if message.direction != "inbound" or label is None:
+        return None
+    return MessageSentimentOut.model_validate(
+        {
+            "label": label,
+            "score": message.sentiment_score,
+            "language": message.language,
+            "corrected": message.sentiment_correction is not None,
+            "corrected_by": message.sentiment_corrected_by,
+            "corrected_at": message.sentiment_corrected_at,
+        }
+    )
+
+
+def sentiment_labels(raw: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """The labels a ``sentiment`` filter names, repeated or comma-separated; a 400 for any other word."""
+    if raw is None:
+        return None
+    values = [raw] if isinstance(raw, str) else list(raw)
+    wanted = {word.strip().lower() for value in values for word in value.split(",") if word.strip()}
+    unknown = sorted(wanted - set(SENTIMENT_LABELS))
+    if unknown or not wanted:
+        problem = f"not a sentiment: {', '.join(unknown)}" if unknown else "names no sentiment"
+        raise ValidationFailed(
+            f"sentiment takes {', '.join(SENTIMENT_LABELS)} (repeated or comma-separated): {problem}.",
+            errors=[{"field": "query.sentiment", "message": problem, "type": "enum"}],
+        )
+    return tuple(label for label in SENTIMENT_LABELS if label in wanted)
 
 
 def cursor_position(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
@@ -160,6 +205,7 @@ def conversation_filter(
     since: datetime | None = None,
     until: datetime | None = None,
     updated_since: datetime | None = None,
+    sentiment: str | Sequence[str] | None = None,
 ) -> ConversationFilter:
     """A list filter as the query string (or a bulk action's filter) gives it; ``me`` is the caller."""
     if (assignee_id == "me" or unread is not None) and principal.user_id is None:
@@ -182,6 +228,7 @@ def conversation_filter(
         since=since,
         until=until,
         q=q,
+        sentiment=sentiment_labels(sentiment),
     )
 
 
@@ -207,6 +254,7 @@ async def list_conversations(
     since: Annotated[Timestamp | None, Query(description="Last activity at or after (ISO 8601).")] = None,
     until: Annotated[Timestamp | None, Query(description="Last activity before (ISO 8601).")] = None,
     updated_since: Annotated[Timestamp | None, Query(description="ISO 8601 with a zone.")] = None,
+    sentiment: SentimentQuery = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> Response:
@@ -229,6 +277,7 @@ async def list_conversations(
         since=since,
         until=until,
         updated_since=updated_since,
+        sentiment=sentiment,
     )
     async with state.reading() as session:
         rows = await service.list_conversations(
@@ -243,11 +292,14 @@ async def list_conversations(
 
 
 @router.get("/conversations/counts")
-async def conversation_counts(principal: PrincipalDep, state: StateDep) -> CountsOut:
+async def conversation_counts(
+    principal: PrincipalDep, state: StateDep, sentiment: SentimentQuery = None
+) -> CountsOut:
     """Counts for an inbox's sidebar: conversations by status; open or pending ones unread by you,
-    assigned to you, and unassigned."""
+    assigned to you, and unassigned. With ``sentiment``, every count is of those conversations only."""
+    labels = sentiment_labels(sentiment)
     async with state.reading() as session:
-        found = await workflow_repo.counts(session, principal.workspace_id, principal.user_id)
+        found = await workflow_repo.counts(session, principal.workspace_id, principal.user_id, labels)
     return CountsOut(
         by_status={k: found[k] for k in ("open", "pending", "snoozed", "resolved")},
         unread=found["unread"],

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.inbox.models.base import Base
@@ -114,7 +114,8 @@ class Conversation(Base):
     ``last_activity_at`` is the newest message's send time once a message is known
     (``activity_confirmed``); before that (only an edit or deletion was heard of) it is that event's
     time. ``title`` and an identity's ``handle``/``display_name`` carry the time of the event that
-    set them, so an older event arriving late never undoes a newer one.
+    set them, so an older event arriving late never undoes a newer one. ``sentiment`` is the effective
+    sentiment of the newest inbound message that has one (``repository/sentiment.py`` keeps it).
     """
 
     __tablename__ = "conversations"
@@ -140,6 +141,7 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None]
     claimed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     claim_expires_at: Mapped[datetime | None]
+    sentiment: Mapped[str | None] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -152,6 +154,7 @@ class Conversation(Base):
         Index(None, "workspace_id", "assignee_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "team_id", "last_activity_at", "id"),
         Index(None, "workspace_id", "priority", "last_activity_at", "id"),
+        Index(None, "workspace_id", "sentiment", "last_activity_at", "id"),
         Index(None, "workspace_id", "updated_at"),
         Index(None, "status", "snoozed_until"),
     )
@@ -164,6 +167,10 @@ class Message(Base):
     delivered is kept in ``original_*`` once an edit replaces it, and every edit in
     ``message_revisions``. ``occurred_at`` orders the conversation (the platform's send time, or the
     first time heard of until the create arrives) with ``received_seq`` (the bus sequence) breaking ties.
+
+    An inbound message's ``sentiment``, ``sentiment_score`` and ``language`` are the analyzer's reading
+    of its current text (scored when stored, again when an edit replaces the text); an agent's
+    ``sentiment_correction`` wins over the analyzer's label wherever the sentiment is shown or counted.
     """
 
     __tablename__ = "messages"
@@ -192,6 +199,14 @@ class Message(Base):
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_by_token_id: Mapped[uuid.UUID | None]
     sent_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    sentiment: Mapped[str | None] = mapped_column(String(8))
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(16))
+    sentiment_correction: Mapped[str | None] = mapped_column(String(8))
+    # A record of who acted, like the audit log's actor (no foreign key: SQLite could not drop the
+    # column on downgrade without rebuilding the table and its full-text triggers).
+    sentiment_corrected_by: Mapped[uuid.UUID | None]
+    sentiment_corrected_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

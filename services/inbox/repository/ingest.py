@@ -7,7 +7,11 @@ they are redelivered:
   placeholder (an edit or delete heard of before its create) never moves an existing conversation;
 * messages: the content with the newest ``text_version_at`` wins (an edit beats a create at the same
   instant); the create's content is kept in ``original_*`` once an edit replaces it; the first
-  deletion stays; the create sets the send time and the position in the conversation;
+  deletion stays; the create sets the send time and the position in the conversation; the sentiment
+  goes with the content it was read from, and only an inbound message keeps one; an agent's
+  correction is never touched here;
+* a conversation's sentiment is derived from its messages once they are written
+  (``repository/sentiment.py``);
 * identities and contacts: a non-empty handle or name replaces an older one; contacts keep theirs.
 """
 
@@ -18,7 +22,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.ingest import IngestPlan, Row
@@ -32,6 +36,7 @@ from services.inbox.models import (
     MessageReaction,
     MessageRevision,
 )
+from services.inbox.repository import sentiment
 from shared.db import insert_for
 
 REOPENED_BY_INBOUND = ("resolved", "snoozed", "pending")
@@ -67,6 +72,7 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     await _upsert_conversations(session, dialect, _by_id(plan.conversations))
     for message_round in plan.message_rounds:
         await _upsert_messages(session, dialect, sorted(message_round, key=lambda row: row["id"]))
+    await sentiment.refresh(session, plan.sentiment_conversations)
     await _insert_revisions(
         session, dialect, sorted(plan.revisions, key=lambda row: (row["message_id"], row["digest"]))
     )
@@ -160,7 +166,9 @@ async def _upsert_conversations(session: AsyncSession, dialect: str, rows: list[
     # A customer writing after a conversation was resolved or snoozed reopens it (by the message's own
     # send time, so an old message delivered late does not).
     reopens = and_(
-        old.status.in_(REOPENED_BY_INBOUND),
+        # Not ``IN (...)``: an expanding parameter cannot go in an executemany, which then failed any
+        # batch touching two conversations (and the consumer fell back to one event per transaction).
+        or_(*(old.status == status for status in REOPENED_BY_INBOUND)),
         new.last_inbound_at.is_not(None),
         or_(old.status_changed_at.is_(None), new.last_inbound_at > old.status_changed_at),
     )
@@ -193,6 +201,7 @@ async def dormant_conversations(session: AsyncSession, conversation_ids: Collect
         select(
             Conversation.id,
             Conversation.workspace_id,
+            Conversation.channel_id,
             Conversation.status,
             Conversation.snoozed_until,
             Conversation.version,
@@ -247,10 +256,18 @@ async def _upsert_messages(session: AsyncSession, dialect: str, rows: list[Row])
     edit_replaces_create = and_(old_is_create, ~new_is_create, newer)
     late_create = and_(~old_is_create, new_is_create, ~newer)
     keep_original = old.original_saved
+    direction = case((and_(~old_is_create, new_is_create), new.direction), else_=old.direction)
+    # The sentiment is the reading of the text kept; an edit heard of first was scored as if inbound,
+    # so it is dropped if the create says the message is not.
+    reading = {
+        name: case((direction != "inbound", null()), (newer, new[name]), else_=old[name])
+        for name in ("sentiment", "sentiment_score", "language")
+    }
     statement = statement.on_conflict_do_update(
         index_elements=[old.channel_id, old.external_id],
         set_={
-            "direction": case((and_(~old_is_create, new_is_create), new.direction), else_=old.direction),
+            "direction": direction,
+            **reading,
             "author_identity_id": func.coalesce(old.author_identity_id, new.author_identity_id),
             "text": case((newer, new.text), else_=old.text),
             "meta": case((newer, new.meta), else_=old.meta),

@@ -58,6 +58,8 @@ class ConversationFilter:
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
+    sentiment: tuple[str, ...] | None = None
+    """Only conversations whose sentiment is one of these labels."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,8 @@ def conversation_filters(
         clauses.append(Conversation.team_id == where.team_id)
     if where.priority is not None:
         clauses.append(Conversation.priority == where.priority)
+    if where.sentiment:
+        clauses.append(Conversation.sentiment.in_(where.sentiment))
     if where.label_id is not None:
         clauses.append(
             select(ConversationLabel.conversation_id)

@@ -106,15 +106,17 @@ async def mark_unread(session: AsyncSession, user_id: UUID, conversation_id: UUI
     )
 
 
-async def due_snoozes(session: AsyncSession, now: datetime, limit: int = 500) -> list[tuple[UUID, UUID, int]]:
-    """Snoozed conversations whose time has come: ``(id, workspace, version)``."""
+async def due_snoozes(
+    session: AsyncSession, now: datetime, limit: int = 500
+) -> list[tuple[UUID, UUID, UUID, int]]:
+    """Snoozed conversations whose time has come: ``(id, workspace, channel, version)``."""
     query = (
-        select(Conversation.id, Conversation.workspace_id, Conversation.version)
+        select(Conversation.id, Conversation.workspace_id, Conversation.channel_id, Conversation.version)
         .where(Conversation.status == "snoozed", Conversation.snoozed_until <= now)
         .order_by(Conversation.snoozed_until, Conversation.id)  # one lock order for every replica
         .limit(limit)
     )
-    return [(row.id, row.workspace_id, row.version) for row in await session.execute(query)]
+    return [(row.id, row.workspace_id, row.channel_id, row.version) for row in await session.execute(query)]
 
 
 async def wake(session: AsyncSession, conversation_id: UUID, version: int, now: datetime) -> bool:
@@ -147,13 +149,23 @@ def unread_for(user_id: UUID) -> ColumnElement[bool]:
     return and_(Conversation.last_inbound_at.is_not(None), ~read.exists())
 
 
-async def counts(session: AsyncSession, workspace_id: UUID, user_id: UUID | None) -> dict[str, int]:
-    """Conversations by status; and of the open or pending ones: unread by, assigned to the user, unassigned."""
+async def counts(
+    session: AsyncSession,
+    workspace_id: UUID,
+    user_id: UUID | None,
+    sentiment: Collection[str] | None = None,
+) -> dict[str, int]:
+    """Conversations by status; and of the open or pending ones: unread by, assigned to the user, unassigned.
+    With ``sentiment``, only conversations with one of those labels count."""
     found = {"open": 0, "pending": 0, "snoozed": 0, "resolved": 0}
-    by_status = select(Conversation.status, func.count()).where(Conversation.workspace_id == workspace_id)
+    scope = and_(
+        Conversation.workspace_id == workspace_id,
+        *([Conversation.sentiment.in_(sorted(sentiment))] if sentiment else []),
+    )
+    by_status = select(Conversation.status, func.count()).where(scope)
     for status, count in (await session.execute(by_status.group_by(Conversation.status))).all():
         found[status] = count
-    active = and_(Conversation.workspace_id == workspace_id, Conversation.status.in_(("open", "pending")))
+    active = and_(scope, Conversation.status.in_(("open", "pending")))
     unassigned = func.count().filter(Conversation.assignee_id.is_(None))
     query = select(unassigned.label("unassigned"))
     if user_id is not None:

@@ -18,8 +18,10 @@ from pydantic import (
     model_validator,
 )
 
+from services.inbox.schemas.sentiment import MessageSentimentOut
 from services.inbox.schemas.text import no_nul, printable
 from services.inbox.schemas.workflow import ClaimOut, LabelRef
+from shared.sentiment import SentimentLabel
 
 T = TypeVar("T")
 
@@ -279,9 +281,14 @@ class ConversationOut(BaseModel):
     first_response_at: datetime | None = Field(description="The first agent reply; kept through reopenings.")
     resolved_at: datetime | None = Field(description="The current resolution; cleared when reopened.")
     first_resolved_at: datetime | None = Field(description="The first resolution; kept through reopenings.")
+    sentiment: SentimentLabel | None = Field(
+        description="The sentiment of the newest customer message that has one (an agent's correction "
+        "wins); null until one is scored."
+    )
     version: int = Field(
         description="Changes when the workflow state changes (status, assignment, team, priority, labels), "
-        "by an agent or by a reopening; send it back in If-Match."
+        "by an agent or by a reopening, and when a correction changes the sentiment; send it back in "
+        "If-Match."
     )
     created_at: datetime
     updated_at: datetime = Field(description="When an event last touched the conversation or its messages.")
@@ -383,10 +390,21 @@ class MessageOut(BaseModel):
     meta: dict[str, Any] = Field(
         description="Platform details for rendering: entities (UTF-16 offsets), forwarded_from, media_group_id..."
     )
+    sentiment: MessageSentimentOut | None = Field(
+        None, description="Customer messages: how it feels (null until scored; never for replies and notes)."
+    )
     sent_at: datetime | None
     edited_at: datetime | None
     deleted_at: datetime | None
     created_at: datetime
+
+
+class SentimentCorrectionOut(BaseModel):
+    """A message after its sentiment was corrected (or the correction removed), and its conversation
+    (whose ``version`` moved if its sentiment changed)."""
+
+    message: MessageOut
+    conversation: ConversationOut
 
 
 class RevisionOut(BaseModel):

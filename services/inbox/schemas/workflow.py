@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.sentiment import SentimentLabel
+
 Status = Literal["open", "pending", "snoozed", "resolved"]
 Priority = Literal["low", "normal", "high", "urgent"]
 NoteText = Annotated[str, StringConstraints(min_length=1, max_length=32768, strip_whitespace=True)]
@@ -64,6 +66,9 @@ class BulkFilter(BaseModel):
     q: str | None = Field(None, min_length=1, max_length=200)
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    sentiment: SentimentLabel | Annotated[list[SentimentLabel], Field(min_length=1, max_length=3)] | None = (
+        Field(None, description="One label or a list: the conversation's sentiment is one of them.")
+    )
 
 
 class BulkRequest(BaseModel):

@@ -16,6 +16,10 @@ from services.inbox.repository import ingest as repo
 from services.inbox.service import events as announcements
 from shared.events.domain import DomainChange, DomainEvent, domain_subject
 from shared.events.registry import InboundFact, encode_event
+from shared.logging import get_logger
+from shared.sentiment import SentimentAnalyzer
+
+log = get_logger(__name__)
 
 CHANNEL_TOUCH_SECONDS = 5.0
 """How stale a channel's ``last_event_at`` may get: it is written at most this often per worker."""
@@ -93,6 +97,13 @@ def _received_event(row: dict[str, Any]) -> tuple[str, str, bytes]:
                 "text": row["text"],
                 "attachments": row["attachments"],
                 "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
+                "sentiment": {
+                    "label": row["sentiment"],
+                    "score": row["sentiment_score"],
+                    "language": row["language"],
+                }
+                if row["sentiment"] is not None
+                else None,
             },
         ),
     )
@@ -104,18 +115,28 @@ async def store_events(
     events: Sequence[tuple[InboundFact, int]],
     now: datetime,
     memory: IngestMemory | None = None,
+    analyzer: SentimentAnalyzer | None = None,
 ) -> StoredBatch:
     """Store a batch of ``(event, bus sequence)`` in the caller's transaction.
 
     Idempotent: storing the same events again, in any order, changes nothing. With ``memory``, rows
-    the worker already committed are skipped; call ``memory.remember`` after the commit.
+    the worker already committed are skipped; call ``memory.remember`` after the commit. With an
+    ``analyzer``, inbound texts are scored for sentiment (a text it fails on is stored unscored).
     """
     memory = memory or IngestMemory()
     wanted = {event.payload.channel_id for event, _ in events}
     workspaces = {c: memory.workspaces[c] for c in wanted if c in memory.workspaces}
     if len(workspaces) < len(wanted):
         workspaces.update(await repo.channel_workspaces(session, wanted - set(workspaces)))
-    plan, rejected = plan_batch(events, workspaces, now)
+    plan, rejected = plan_batch(events, workspaces, now, analyzer)
+    if plan.unscored:
+        # One line per batch: a broken analyzer fails on every message.
+        log.warning(
+            "inbox.sentiment.failed",
+            count=len(plan.unscored),
+            message_ids=[str(message_id) for message_id, _ in plan.unscored[:10]],
+            error=plan.unscored[0][1][:300],
+        )
     memory.prune(plan)
     dormant = await repo.dormant_conversations(
         session, [c for c, row in plan.conversations.items() if row["last_inbound_at"] is not None]
@@ -135,7 +156,7 @@ async def store_events(
                         "status": {"before": before["status"], "after": "open"},
                         "version": {"before": before["version"], "after": version},
                     },
-                    data={"reason": "inbound_message"},
+                    data={"reason": "inbound_message", "channel_id": str(before["channel_id"])},
                 ),
                 now,
             )

@@ -308,27 +308,35 @@ async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetim
     """
     if isinstance(event, ReplySent):
         sent = event.payload
-        before = await session.get(Message, sent.message_id)
+        message = await session.get(Message, sent.message_id)
+        # Read before the update: the ORM update writes its values into the loaded object too.
+        prior = message.delivery_status if message is not None else None
         await repo.mark_sent(session, sent.message_id, list(sent.platform_message_ids), sent.sent_at, now)
-        return await _announce_delivery(session, before, "sent", None, now)
+        return await _announce_delivery(session, message, prior, "sent", None, now)
     if isinstance(event, ReplyFailed):
         failure = event.payload
         status: Literal["failed", "unknown"] = "unknown" if failure.code == "delivery_unknown" else "failed"
-        before = await session.get(Message, failure.message_id)
+        message = await session.get(Message, failure.message_id)
+        prior = message.delivery_status if message is not None else None
         reason = f"{failure.code}: {failure.reason}"
         await repo.mark_failed(session, failure.message_id, status, reason, now)
-        return await _announce_delivery(session, before, status, reason, now)
+        return await _announce_delivery(session, message, prior, status, reason, now)
     await _apply_moderation(session, event, now)
     return []
 
 
 async def _announce_delivery(
-    session: AsyncSession, message: Message | None, status: str, error: str | None, now: datetime
+    session: AsyncSession,
+    message: Message | None,
+    prior: str | None,
+    status: str,
+    error: str | None,
+    now: datetime,
 ) -> list[str]:
-    """A reply's delivery changed: tell live clients and subscribers (once: not when it already was so)."""
-    if message is None or message.delivery_status == status:
+    """A reply's delivery changed from ``prior``: tell live clients and subscribers (once: not when it
+    already was so)."""
+    if message is None or prior == status:
         return []
-    prior = message.delivery_status
     await session.refresh(message)
     if message.delivery_status != status:
         return []
@@ -342,9 +350,15 @@ async def _announce_delivery(
         changes={"delivery": {"before": prior, "after": status}},
         data={
             "id": str(message.id),
+            "channel_id": str(message.channel_id),
             "external_id": message.external_id,
             "text": message.text,
             "delivery": {"status": status, "error": error},
+            **(
+                {"sent_at": message.sent_at.isoformat() if message.sent_at else None}
+                if status == "sent"
+                else {}
+            ),
         },
     )
     return [await announce(session, message.workspace_id, event_type, change, now)]

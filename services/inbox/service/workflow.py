@@ -175,7 +175,12 @@ async def apply_changes(
         before={name: change["before"] for name, change in changes.items()},
         after={name: change["after"] for name, change in changes.items()},
     )
-    payload = DomainChange(conversation_id=conversation.id, actor_user_id=principal.user_id, changes=changes)
+    payload = DomainChange(
+        conversation_id=conversation.id,
+        actor_user_id=principal.user_id,
+        changes=changes,
+        data={"channel_id": str(conversation.channel_id)},
+    )
     outcome.outbox_ids.append(
         await announce(session, conversation.workspace_id, "conversation.updated", payload, now)
     )
@@ -309,7 +314,7 @@ async def read_on_platform(
 async def wake_snoozed(session: AsyncSession, now: datetime) -> list[str]:
     """Open the snoozed conversations whose time has come; returns the outbox ids of their events."""
     entries = []
-    for conversation_id, workspace_id, version in await repo.due_snoozes(session, now):
+    for conversation_id, workspace_id, channel_id, version in await repo.due_snoozes(session, now):
         if await repo.wake(session, conversation_id, version, now):
             entries.append(
                 await announce(
@@ -322,7 +327,7 @@ async def wake_snoozed(session: AsyncSession, now: datetime) -> list[str]:
                             "status": {"before": "snoozed", "after": "open"},
                             "version": {"before": version, "after": version + 1},
                         },
-                        data={"reason": "snooze_expired"},
+                        data={"reason": "snooze_expired", "channel_id": str(channel_id)},
                     ),
                     now,
                 )

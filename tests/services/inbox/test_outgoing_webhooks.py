@@ -418,6 +418,29 @@ async def test_filters_choose_the_events_and_paused_subscriptions_get_none(
     assert [d["event_id"] for d in await settled(api, tenant, paused, 1)] == [later.id]
 
 
+async def test_analytics_events_and_sentiment_corrections_are_delivered_like_the_others(
+    api: httpx.AsyncClient, worker: None, tenant: Tenant, receiver: Receiver, bus: Bus
+) -> None:
+    alerts = await subscribe(
+        api, tenant, receiver.url("alerts"), events=["alert.opened", "alert.closed", "report.generated"]
+    )
+    everything = await subscribe(api, tenant, receiver.url("everything"))
+
+    opened = await emit(bus, tenant, "alert.opened", metric="negative_share")
+    updated = await emit(bus, tenant, "alert.updated")
+    report = await emit(bus, tenant, "report.generated")
+    corrected = await emit(bus, tenant, "conversation.sentiment_corrected", corrected_label="positive")
+
+    assert sorted(d["event_id"] for d in await settled(api, tenant, alerts, 2)) == sorted(
+        [opened.id, report.id]
+    )
+    sent = await settled(api, tenant, everything, 4)
+    assert sorted(d["event_id"] for d in sent) == sorted([opened.id, updated.id, report.id, corrected.id])
+    assert all(d["status"] == "succeeded" for d in sent)
+    by_type = await deliveries(api, tenant, everything, event_type="conversation.sentiment_corrected")
+    assert [d["event_id"] for d in by_type] == [corrected.id]
+
+
 async def test_an_event_delivered_twice_by_the_bus_is_sent_once(
     api: httpx.AsyncClient, worker: None, tenant: Tenant, receiver: Receiver, bus: Bus
 ) -> None:

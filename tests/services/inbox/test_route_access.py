@@ -74,6 +74,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/v1/conversations/{conversation_id}/messages"): AGENT,
     ("POST", "/v1/messages/{message_id}/delete"): AGENT,
     ("POST", "/v1/messages/{message_id}/moderation"): AGENT,
+    ("PUT", "/v1/conversations/{conversation_id}/messages/{message_id}/sentiment"): AGENT,
+    ("DELETE", "/v1/conversations/{conversation_id}/messages/{message_id}/sentiment"): AGENT,
     ("POST", "/v1/conversations/{conversation_id}/bans"): AGENT,
     ("DELETE", "/v1/conversations/{conversation_id}/bans/{identity_id}"): AGENT,
     ("PATCH", "/v1/contacts/{contact_id}"): AGENT,
@@ -134,6 +136,9 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, str]], dict[str, Any]]] = {
     ("POST", "/v1/conversations/{conversation_id}/messages"): lambda _: {"text": "from another workspace"},
     ("POST", "/v1/conversations/{conversation_id}/presence"): lambda _: {"state": "viewing"},
     ("PATCH", "/v1/conversations/{conversation_id}"): lambda _: {"status": "resolved"},
+    ("PUT", "/v1/conversations/{conversation_id}/messages/{message_id}/sentiment"): lambda _: {
+        "label": "negative"
+    },
     ("POST", "/v1/messages/{message_id}/moderation"): lambda _: {"action": "remove"},
     ("POST", "/v1/conversations/{conversation_id}/bans"): lambda ids: {"identity_id": ids["identity_id"]},
     ("POST", "/v1/contacts/{contact_id}/merge"): lambda ids: {"source_contact_id": ids["other_contact_id"]},

@@ -366,6 +366,42 @@ async def test_filters_narrow_the_stream_to_conversations_and_types(
             assert _marks([await reader.next()]) == ["end"]
 
 
+async def test_analytics_alerts_reports_and_sentiment_corrections_reach_live_clients(
+    live: Live, tenant: Tenant
+) -> None:
+    async with (
+        live.stream(tenant.auth, types="alert.*,report.generated") as analytics,
+        live.stream(tenant.auth, types="conversation.sentiment_corrected") as corrections,
+    ):
+        for reader in (analytics, corrections):
+            assert (await reader.next()).event == "stream.ready"
+        published: list[tuple[str, DomainType]] = [
+            ("opened", "alert.opened"),
+            ("updated", "alert.updated"),
+            ("closed", "alert.closed"),
+            ("report", "report.generated"),
+            ("corrected", "conversation.sentiment_corrected"),
+        ]
+        # As the analytics service publishes them: straight on the bus, under the same subjects.
+        await live.state.bus.publish_many(
+            [
+                (
+                    domain_subject(tenant.workspace_id, event_type),
+                    DomainEvent(
+                        type=event_type,
+                        workspace=str(tenant.workspace_id),
+                        source="analytics",
+                        payload=DomainChange(data={"mark": mark}),
+                    ),
+                )
+                for mark, event_type in published
+            ]
+        )
+        received = await analytics.events(4)
+        assert [(e.event, *_marks([e])) for e in received] == [(t, m) for m, t in published[:4]]
+        assert _marks([await corrections.next()]) == ["corrected"]
+
+
 async def test_an_idle_stream_sends_heartbeats(live: Live, tenant: Tenant) -> None:
     async with live.stream(tenant.auth) as reader:
         assert (await reader.next(comments=True)).event == "stream.ready"

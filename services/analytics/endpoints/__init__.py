@@ -1,0 +1,1 @@
+"""The analytics API's routers."""

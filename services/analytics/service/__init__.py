@@ -1,0 +1,1 @@
+"""Analytics use cases: storing facts, answering KPIs, detecting crises, building reports."""
