@@ -93,6 +93,25 @@ async def test_kpis_follow_messages_resolutions_and_labels(
         await api.patch(f"/v1/conversations/{second_id}", json={"labels": [label_id]}, headers=agent.auth)
     ).status_code == 200
 
+    # An agent corrects one message's sentiment: the correction wins in the figures and is counted.
+    messages = await api.get(f"/v1/conversations/{first_id}/messages", headers=tenant.auth)
+    angry = next(m for m in messages.json()["data"] if m["text"] == "still broken, awful")
+    corrected = await api.put(
+        f"/v1/conversations/{first_id}/messages/{angry['id']}/sentiment",
+        json={"label": "positive"},
+        headers=agent.auth,
+    )
+    assert corrected.status_code == 200, corrected.text
+    after = await wait_for(
+        lambda: _until(
+            analytics,
+            tenant,
+            lambda s: s["sentiment"]["corrections"] == 1 and s["sentiment"]["negative"] == 1,
+        )
+    )
+    assert after["sentiment"]["negative"] == 1
+    assert after["sentiment"]["positive"] == 2
+
     resolved = await wait_for(
         lambda: _until(analytics, tenant, lambda s: s["conversations"]["resolved"] == 1)
     )
