@@ -391,6 +391,7 @@ class _Generator:
                 "resolved_at": thread.times[-1] if resolved else None,
                 "claimed_by_id": None,
                 "claim_expires_at": None,
+                "sentiment": rng.choices(("negative", "neutral", "positive", None), (20, 45, 25, 10))[0],
                 "version": rng.randint(1, 6),
                 "created_at": thread.times[0],
                 "updated_at": thread.times[-1],
@@ -442,9 +443,22 @@ class _Generator:
                     "delivery_error": None,
                     "sent_by_token_id": None,
                     "sent_by_user_id": None if inbound else rng.choice(self.agent_ids),
+                    **self.sentiment(inbound),
                     "created_at": at,
                     "updated_at": at,
                 }
+
+    def sentiment(self, inbound: bool) -> dict[str, Any]:
+        """A customer message's score, as the analyzer leaves it (replies carry none)."""
+        label = self.rng.choice(("negative", "neutral", "positive")) if inbound else None
+        return {
+            "sentiment": label,
+            "sentiment_score": {"negative": -0.5, "neutral": 0.0, "positive": 0.5}.get(label or ""),
+            "language": "en" if inbound else None,
+            "sentiment_correction": None,
+            "sentiment_corrected_by": None,
+            "sentiment_corrected_at": None,
+        }
 
     def reads(self, user_id: uuid.UUID) -> Iterator[dict[str, Any]]:
         """The user has opened 70 % of the conversations: most up to date, some partly."""

@@ -17,9 +17,9 @@ from cachetools import TTLCache
 from fastapi import Depends, Request
 
 from shared.errors import Forbidden, PiazzaError, Unauthorized
+from shared.http.bearer import CHALLENGE, bearer_token
 
 Role = Literal["admin", "agent", "viewer"]
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="piazza"'}
 
 
 class IdentityUnavailable(PiazzaError):
@@ -58,7 +58,7 @@ class Identity:
         except httpx.HTTPError as exc:
             raise IdentityUnavailable(f"The inbox API did not answer: {type(exc).__name__}.") from exc
         if response.status_code == 401:
-            raise Unauthorized("The token is not valid or was revoked.", headers=_CHALLENGE)
+            raise Unauthorized("The token is not valid or was revoked.", headers=CHALLENGE)
         if response.status_code != 200:
             raise IdentityUnavailable(f"The inbox API answered {response.status_code} to GET /v1/me.")
         me = response.json()
@@ -79,13 +79,7 @@ class Identity:
 
 async def authenticated(request: Request) -> Caller:
     """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if not header:
-        raise Unauthorized("Authorization: Bearer <token> is required.", headers=_CHALLENGE)
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'.", headers=_CHALLENGE)
+    token = bearer_token(request)
     identity: Identity = request.app.state.analytics.identity
     return await identity.caller(token)
 

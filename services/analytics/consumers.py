@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +32,7 @@ from shared.events import utcnow
 from shared.events.domain import DomainEvent
 from shared.http import Component, build_app
 from shared.logging import get_logger
+from shared.process import exit_when_crashed
 
 log = get_logger(__name__)
 
@@ -107,7 +106,7 @@ def worker_component(settings: AnalyticsSettings | None = None) -> Component:
             reports.schedule(sessions, bus, settings, stop),
         ]
         task = asyncio.create_task(_run_all(loops), name="analytics-worker")
-        task.add_done_callback(_exit_if_crashed)
+        task.add_done_callback(exit_when_crashed("analytics.worker.crashed"))
         app.state.analytics_worker = (engine, bus, task)
         try:
             yield
@@ -144,14 +143,6 @@ async def _run_all(loops: Sequence[Coroutine[Any, Any, None]]) -> None:
     async with asyncio.TaskGroup() as group:
         for loop in loops:
             group.create_task(loop)
-
-
-def _exit_if_crashed(task: asyncio.Task[None]) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("analytics.worker.crashed", exc_info=task.exception())
-    # Let the server shut down and the supervisor (or Kubernetes) start a fresh process.
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def publish_quietly(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -42,6 +40,7 @@ from shared.events.commands import ModerationCompleted, ReplyFailed, ReplySent
 from shared.events.registry import InboundFact
 from shared.http import Component, build_app
 from shared.logging import get_logger
+from shared.process import exit_when_crashed
 from shared.sentiment import SentimentAnalyzer
 
 log = get_logger(__name__)
@@ -163,7 +162,7 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
         task = asyncio.create_task(
             _run_all(consumer, outcomes, [outbox, snoozes], stop), name="inbox-consumers"
         )
-        task.add_done_callback(_exit_if_crashed)
+        task.add_done_callback(exit_when_crashed("inbox.worker.crashed"))
         app.state.worker = (engine, bus, task)
         try:
             yield
@@ -232,14 +231,6 @@ async def wake_snoozed(
             log.warning("inbox.snoozes.failed", error=f"{type(exc).__name__}: {exc}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
-
-
-def _exit_if_crashed(task: asyncio.Task[None]) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("inbox.worker.crashed", exc_info=task.exception())
-    # Let the server shut down and the supervisor (or Kubernetes) start a fresh process.
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_worker_app(settings: InboxSettings | None = None) -> FastAPI:

@@ -10,8 +10,7 @@ from services.inbox.service import access
 from services.inbox.service.access import Principal, Role
 from services.inbox.state import InboxState
 from shared.errors import Forbidden, Unauthorized
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="piazza"'}
+from shared.http.bearer import CHALLENGE, bearer_token
 
 
 def inbox_state(request: Request) -> InboxState:
@@ -25,13 +24,7 @@ StateDep = Annotated[InboxState, Depends(inbox_state)]
 
 async def authenticated(request: Request, state: StateDep) -> Principal:
     """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if not header:
-        raise Unauthorized("Authorization: Bearer <token> is required.", headers=_CHALLENGE)
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'.", headers=_CHALLENGE)
+    token = bearer_token(request)
     key = access.hash_token(token)
     principal = state.principals.get(key)
     if principal is None:
@@ -41,7 +34,7 @@ async def authenticated(request: Request, state: StateDep) -> Principal:
                 session, token, bootstrap.get_secret_value() if bootstrap else None
             )
         if principal is None:
-            raise Unauthorized("The token is not valid or was revoked.", headers=_CHALLENGE)
+            raise Unauthorized("The token is not valid or was revoked.", headers=CHALLENGE)
         state.principals[key] = principal
     return principal
 

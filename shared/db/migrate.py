@@ -7,12 +7,13 @@ start at once.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -54,3 +55,37 @@ def _run(connection: Connection, config: Config, action: object, version_table: 
 
 def _lock_key(name: str) -> int:
     return zlib.crc32(f"piazza-migrate:{name}".encode())
+
+
+def run_environment(target_metadata: MetaData, default_version_table: str) -> None:
+    """The body of a service's Alembic ``env.py``: migrate on the connection :func:`upgrade` hands
+    over, or, run from the ``alembic`` command line, on ``DATABASE_URL``."""
+    from alembic import context
+
+    from shared.config import PiazzaSettings
+    from shared.db.engine import create_engine
+
+    config = context.config
+
+    def configure(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=config.attributes.get("version_table", default_version_table),
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def standalone() -> None:
+        engine = create_engine(PiazzaSettings().resolved_database_url())
+        async with engine.begin() as connection:
+            await connection.run_sync(configure)
+        await engine.dispose()
+
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        configure(connection)
+    else:
+        asyncio.run(standalone())

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
@@ -43,6 +41,7 @@ from shared.events import utcnow
 from shared.events.domain import DomainEvent
 from shared.http import Component, build_app
 from shared.logging import get_logger
+from shared.process import exit_when_crashed
 
 __all__ = [
     "Dispatcher",
@@ -119,7 +118,7 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
         )
         stop = asyncio.Event()
         task = asyncio.create_task(_run_both(consumer, dispatcher, stop), name="webhooks")
-        task.add_done_callback(_exit_if_crashed)
+        task.add_done_callback(exit_when_crashed("inbox.webhooks.crashed"))
         app.state.webhooks = (engine, bus, task)
         try:
             yield
@@ -156,14 +155,6 @@ async def _run_both(consumer: BatchConsumer, dispatcher: Dispatcher, stop: async
     async with asyncio.TaskGroup() as group:
         group.create_task(consumer.run(stop))
         group.create_task(dispatcher.run(stop))
-
-
-def _exit_if_crashed(task: asyncio.Task[None]) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("inbox.webhooks.crashed", exc_info=task.exception())
-    # Let the server shut down and the supervisor (or Kubernetes) start a fresh process.
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_worker_app(settings: InboxSettings | None = None) -> FastAPI:
