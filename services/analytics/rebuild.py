@@ -74,10 +74,12 @@ async def rebuild(
 ) -> int:
     """Replay the whole domain stream into empty tables; returns the events read."""
     stream = bus.names.stream(DOMAIN.name)
+    # Forget first: an event the worker stores after this is in the stream up to ``last`` (replayed)
+    # or after it (stored by the worker itself), so nothing falls in between.
+    await forget(sessions)
     info = await bus.js.stream_info(stream)
     first, last = info.state.first_seq, info.state.last_seq
     total = max(last - first + 1, 0) if info.state.messages else 0
-    await forget(sessions)
     if progress:
         progress(0, total)
     if not total:

@@ -1,6 +1,6 @@
 """Sentiment of a message: negative, neutral or positive, with a score, by a pluggable analyzer.
 
-The analyzer is named by a ``module:attribute`` path (``PIAZZA_SENTIMENT_ANALYZER``); the attribute is
+The analyzer is named by a ``module:attribute`` path (``PIAZZA_INBOX_SENTIMENT_ANALYZER``); the attribute is
 a class or factory taking no arguments and returning an object with ``analyze(text) -> Sentiment``.
 Scoring happens once, when the inbox stores a message; everything downstream (the conversation list's
 filter, analytics, reports) reads that score, or the agent's correction of it.

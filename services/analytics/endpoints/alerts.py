@@ -51,7 +51,7 @@ async def list_alerts(
     page = rows[:limit]
     more = len(rows) > limit
     return {
-        "items": [alert_view(i) for i in page],
+        "data": [alert_view(i) for i in page],
         "next_cursor": encode_cursor(page[-1].started_at, page[-1].id) if more and page else None,
     }
 

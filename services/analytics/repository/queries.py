@@ -122,23 +122,42 @@ async def volumes(
 async def unique_authors(
     session: AsyncSession, scope: Scope, edges: Sequence[datetime] | None = None
 ) -> dict[int, int]:
-    """Distinct customers who wrote, per bucket (or 0 for the whole scope)."""
-    query = select(func.count(func.distinct(AuthorHour.author_key))).where(
-        AuthorHour.workspace_id == scope.workspace_id,
-        AuthorHour.hour >= scope.since,
-        AuthorHour.hour < scope.until,
-    )
-    if scope.channels:
-        query = query.where(AuthorHour.channel_id.in_(scope.channels))
+    """Distinct customers who wrote, per bucket (or 0 for the whole scope): from the author-hour
+    rollup, or, with labels, from the labelled conversations' messages."""
+    if scope.labels:
+        dialect = session.get_bind().dialect.name
+        time_column: Any = MessageFact.occurred_at
+        query = (
+            select(func.count(func.distinct(MessageFact.author_key)))
+            .select_from(MessageFact)
+            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
+            .where(
+                MessageFact.workspace_id == scope.workspace_id,
+                MessageFact.direction == "inbound",
+                MessageFact.occurred_at >= scope.since,
+                MessageFact.occurred_at < scope.until,
+                *_conversations(dialect, scope),
+            )
+        )
+    else:
+        time_column = AuthorHour.hour
+        query = select(func.count(func.distinct(AuthorHour.author_key))).where(
+            AuthorHour.workspace_id == scope.workspace_id,
+            AuthorHour.hour >= scope.since,
+            AuthorHour.hour < scope.until,
+        )
+        if scope.channels:
+            query = query.where(AuthorHour.channel_id.in_(scope.channels))
     if edges:
-        bucket = bucket_case(AuthorHour.hour, edges).label("bucket")
+        bucket = bucket_case(time_column, edges).label("bucket")
         query = query.add_columns(bucket).group_by(bucket)
     rows: list[tuple[Any, ...]] = [tuple(row) for row in (await session.execute(query)).all()]
     return {(row[1] if edges else 0): int(row[0]) for row in rows}
 
 
 async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
-    """Customers whose first message in the workspace falls in the scope (in its channels)."""
+    """Customers whose first message in the workspace falls in the scope (in its channels; with
+    labels, among those who wrote in the labelled conversations then)."""
     query = select(func.count()).where(
         Author.workspace_id == scope.workspace_id,
         Author.first_seen_at >= scope.since,
@@ -146,6 +165,20 @@ async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
     )
     if scope.channels:
         query = query.where(Author.first_channel_id.in_(scope.channels))
+    if scope.labels:
+        dialect = session.get_bind().dialect.name
+        wrote = (
+            select(MessageFact.author_key)
+            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
+            .where(
+                MessageFact.workspace_id == scope.workspace_id,
+                MessageFact.direction == "inbound",
+                MessageFact.occurred_at >= scope.since,
+                MessageFact.occurred_at < scope.until,
+                *_conversations(dialect, scope),
+            )
+        )
+        query = query.where(Author.author_key.in_(wrote))
     return int((await session.execute(query)).scalar_one())
 
 
@@ -231,13 +264,22 @@ async def conversation_figures(
 
 
 async def corrections(session: AsyncSession, scope: Scope) -> int:
-    """Sentiment corrections agents made in the scope's time range."""
+    """Sentiment corrections agents made in the scope's time range, on its channels' (and labelled
+    conversations') messages."""
     query = select(func.count()).where(
         CorrectionFact.workspace_id == scope.workspace_id,
         CorrectionFact.occurred_at >= scope.since,
         CorrectionFact.occurred_at < scope.until,
         CorrectionFact.label.is_not(None),
     )
+    if scope.channels or scope.labels:
+        dialect = session.get_bind().dialect.name
+        query = (
+            query.select_from(CorrectionFact)
+            .join(MessageFact, MessageFact.id == CorrectionFact.message_id)
+            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
+            .where(*_conversations(dialect, scope))
+        )
     return int((await session.execute(query)).scalar_one())
 
 

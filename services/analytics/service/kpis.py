@@ -107,7 +107,7 @@ async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
         },
         "authors": {
             "unique": unique,
-            "first_time": min(first_time, unique) if not scope.labels else first_time,
+            "first_time": min(first_time, unique),
             "returning": max(unique - first_time, 0),
         },
         "first_response": durations(conversations.first_response),

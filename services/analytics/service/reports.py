@@ -237,6 +237,8 @@ async def deliver_due(
             continue
         for kind in kinds:
             start, end = last_complete(kind, now, tz)
+            if end <= ws.updated_at:
+                continue  # ended before the schedule was saved: a new schedule starts with the next
             if not await _claim(sessions, ws.workspace_id, kind, start, now):
                 continue
             try:

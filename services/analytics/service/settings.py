@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.analytics.hours import ScheduleError, business_seconds, parse_schedule
+from services.analytics.hours import ScheduleError, business_seconds, parse_schedule, zone
 from services.analytics.models import ConversationFact, WorkspaceSettings
 from shared.errors import ValidationFailed
 
@@ -40,6 +40,10 @@ async def save(
     """Validate and store settings (fields not given keep their value). When the time zone or the
     working hours change, every conversation's business-hours response time is recomputed."""
     merged = {**await current(session, workspace_id), **{k: v for k, v in wanted.items() if v is not None}}
+    try:
+        zone(merged["timezone"])
+    except ScheduleError as exc:
+        raise ValidationFailed(str(exc), errors=[{"field": "timezone", "message": str(exc)}]) from exc
     try:
         schedule = parse_schedule(merged["timezone"], merged["working_hours"])
     except ScheduleError as exc:

@@ -122,6 +122,7 @@ async def test_kpis_follow_messages_resolutions_and_labels(
         lambda: _until(analytics, tenant, lambda s: s["messages"]["inbound"] == 1, label=label_id)
     )
     assert labelled["conversations"]["new"] == 1
+    assert labelled["authors"] == {"unique": 1, "first_time": 1, "returning": 0}
     assert labelled["sentiment"]["positive"] == 1
 
     agents = (await analytics.get("/v1/analytics/agents", headers=tenant.auth)).json()["agents"]

@@ -173,6 +173,18 @@ async def test_scheduled_reports_are_written_and_announced_once(
                 working_hours={},
                 watched_keywords=[],
                 report_schedule={"kinds": ["weekly"], "folder": True, "webhook": True},
+                updated_at=WEEK - timedelta(days=1),  # scheduled before the week it reports
+            )
+        )
+        # A schedule saved after the week ended starts with the next one (no report of the past).
+        late = uuid.uuid4()
+        session.add(
+            WorkspaceSettings(
+                workspace_id=late,
+                timezone="UTC",
+                working_hours={},
+                watched_keywords=[],
+                report_schedule={"kinds": ["weekly"], "folder": True},
                 updated_at=utcnow(),
             )
         )
@@ -205,6 +217,7 @@ async def test_scheduled_reports_are_written_and_announced_once(
             (await session.execute(select(ReportRun).where(ReportRun.workspace_id == workspace))).scalars()
         )
     assert [(r.kind, r.status) for r in runs] == [("weekly", "delivered")]
+    assert not (tmp_path / "reports" / str(late)).exists()
     await subscription.unsubscribe()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -161,7 +162,14 @@ def _lifecycle(channel_id: uuid.UUID, thread: str) -> list[InboundEvent]:
 async def test_every_arrival_order_gives_the_same_sentiments(engine: AsyncEngine, one_batch: bool) -> None:
     tenant = await make_tenant(engine)
     channel_id = await add_channel_row(engine, tenant)
-    for number, order in enumerate(itertools.permutations(range(5))):
+    # A seeded quarter of the 120 orders (the identity and the reverse among them): each costs six
+    # transactions, and the ingest store's own order test already walks all of them.
+    orders = [
+        (0, 1, 2, 3, 4),
+        (4, 3, 2, 1, 0),
+        *random.Random(5).sample(list(itertools.permutations(range(5))), 28),
+    ]
+    for number, order in enumerate(orders):
         thread = f"t{number}"
         events = _lifecycle(channel_id, thread)
         arrival = [events[i] for i in order]
