@@ -158,6 +158,27 @@ async def unique_authors(
 async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
     """Customers whose first message in the workspace falls in the scope (in its channels; with
     labels, among those who wrote in the labelled conversations then)."""
+    if scope.labels:
+        dialect = session.get_bind().dialect.name
+        labelled = (
+            select(func.count(func.distinct(MessageFact.author_key)))
+            .select_from(MessageFact)
+            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
+            .join(
+                Author,
+                and_(Author.workspace_id == MessageFact.workspace_id, Author.author_key == MessageFact.author_key),
+            )
+            .where(
+                MessageFact.workspace_id == scope.workspace_id,
+                MessageFact.direction == "inbound",
+                MessageFact.occurred_at >= scope.since,
+                MessageFact.occurred_at < scope.until,
+                Author.first_seen_at >= scope.since,
+                Author.first_seen_at < scope.until,
+                *_conversations(dialect, scope),
+            )
+        )
+        return int((await session.execute(labelled)).scalar_one())
     query = select(func.count()).where(
         Author.workspace_id == scope.workspace_id,
         Author.first_seen_at >= scope.since,
@@ -165,20 +186,6 @@ async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
     )
     if scope.channels:
         query = query.where(Author.first_channel_id.in_(scope.channels))
-    if scope.labels:
-        dialect = session.get_bind().dialect.name
-        wrote = (
-            select(MessageFact.author_key)
-            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
-            .where(
-                MessageFact.workspace_id == scope.workspace_id,
-                MessageFact.direction == "inbound",
-                MessageFact.occurred_at >= scope.since,
-                MessageFact.occurred_at < scope.until,
-                *_conversations(dialect, scope),
-            )
-        )
-        query = query.where(Author.author_key.in_(wrote))
     return int((await session.execute(query)).scalar_one())
 
 

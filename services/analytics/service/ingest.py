@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics import topics
-from services.analytics.buckets import bucket_of
+from services.analytics.buckets import bucket_of, hour_of
 from services.analytics.facts import Fact, LabelsChanged, MessageSeen, SentimentCorrected, StatusChanged
 from services.analytics.hours import Schedule, ScheduleError, business_seconds, parse_schedule
 from services.analytics.models import MessageFact, WorkspaceSettings
@@ -51,7 +51,10 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     conversations = {m.conversation_id: m.workspace_id for m in messages if m.id in new_ids}
     conversations.update({s.conversation_id: s.workspace_id for s in statuses})
     conversations.update({c.conversation_id: c.workspace_id for c in labels})
-    changed = await repo.messages_by_id(session, new_ids | corrected)
+    # What the rollups need of the changed messages: the new ones as they were just written (no
+    # need to read them back), the corrected older ones from the store.
+    written = {m.id: _stored(m) for m in messages if m.id in new_ids}
+    changed = [*written.values(), *await repo.messages_by_id(session, corrected - new_ids)]
     conversations.update({m.conversation_id: m.workspace_id for m in changed})
     settings = await repo.workspace_settings(session, conversations.values())
 
@@ -59,7 +62,7 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     # Replies whose event named no channel take their conversation's, once a message tells it.
     filled = await repo.fill_channels(session, conversations)
     if filled:
-        changed = await repo.messages_by_id(session, new_ids | corrected)
+        changed = list(await repo.messages_by_id(session, new_ids | corrected))
 
     fresh = [m for m in changed if m.id in new_ids]
     await repo.record_authors(session, fresh)
@@ -75,6 +78,24 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     await rollups.recompute_buckets(session, touched.buckets, bucket_seconds, keywords)
     touched.messages = len(fresh)
     return touched
+
+
+def _stored(m: MessageSeen) -> MessageFact:
+    """A new message as its row reads (not added to the session: it is only read from)."""
+    return MessageFact(
+        id=m.id,
+        workspace_id=m.workspace_id,
+        channel_id=m.channel_id,
+        conversation_id=m.conversation_id,
+        direction=m.direction,
+        author_key=m.author_key,
+        occurred_at=m.occurred_at,
+        hour=hour_of(m.occurred_at),
+        sentiment=m.sentiment,
+        sentiment_score=m.sentiment_score,
+        language=m.language,
+        text=m.text,
+    )
 
 
 def _terms(messages: Sequence[MessageFact]) -> Counter[tuple[uuid.UUID, uuid.UUID, datetime, str]]:
