@@ -421,6 +421,23 @@ only, `python -m bench --only listing` runs it alone and writes its section):
   of 100 ms needs well over 320 requests/s. `--plans` prints `EXPLAIN (ANALYZE, BUFFERS)` of each
   scenario's statements. On SQLite the conversation list is not measured: it is the single-user store
   of `make run`, and the figure that matters is PostgreSQL's at a million messages.
+
+How analytics is measured (`bench/analytics.py`, `--only analytics`):
+
+* A million time-ordered domain-event facts (70 % customer messages with text, sentiment and one of
+  20,000 authors over 100,000 conversations, 30 % agents' replies, and a resolution for 60 % of the
+  conversations, over 30 days) go through `store_facts` in batches of about 2,000 events, one
+  transaction each, as the analytics worker stores a batch: facts, conversation grain, hourly,
+  author, topic and crisis-bucket rollups. The raw limit is inserting the same message rows into a
+  bare table with only a primary key, in the same batches.
+* Then each KPI query the API runs is timed ten times on a warm cache (p50, p95), against the raw
+  limit of answering the simplest of them straight from the facts (a month's inbound count and
+  distinct authors off the message table).
+
+How sentiment is measured (`bench/sentiment.py`, `--only sentiment`): accuracy, macro-F1 and per-label
+F1 of the default analyzer on the evaluation sets kept in the tests
+(`tests/shared/sentiment/data/eval_{en,it}.tsv`, clear-cut messages with emoji and negation), for the
+whole set, the half looked at while building the analyzer and the held-out half; and its speed.
 """
 
 

@@ -36,6 +36,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "sentiment",
     "sentiment_score_avg",
     "labels",
+    "first_sentiment",
 )
 LABEL_SEPARATOR = ";"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -74,6 +75,7 @@ def _cells(row: ConversationRow) -> tuple[str, ...]:
         _text(row.sentiment),
         _number(row.sentiment_score_avg),
         _text(LABEL_SEPARATOR.join(row.labels)),
+        _text(row.first_sentiment),
     )
 
 

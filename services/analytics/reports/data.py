@@ -162,7 +162,8 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class ConversationRow:
-    """One conversation of the CSV export (durations in seconds, ``sentiment`` its overall label)."""
+    """One conversation of the CSV export (durations in seconds; ``sentiment`` is its latest customer
+    message's label and ``first_sentiment`` its first one's, so the two show its trend)."""
 
     conversation_id: uuid.UUID
     channel_id: uuid.UUID | None
@@ -180,3 +181,5 @@ class ConversationRow:
     sentiment: SentimentLabel | None
     sentiment_score_avg: float | None
     labels: tuple[str, ...]
+    # With ``sentiment`` (the latest customer message's), the conversation's trend: how it began.
+    first_sentiment: SentimentLabel | None = None

@@ -166,7 +166,10 @@ async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
             .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
             .join(
                 Author,
-                and_(Author.workspace_id == MessageFact.workspace_id, Author.author_key == MessageFact.author_key),
+                and_(
+                    Author.workspace_id == MessageFact.workspace_id,
+                    Author.author_key == MessageFact.author_key,
+                ),
             )
             .where(
                 MessageFact.workspace_id == scope.workspace_id,

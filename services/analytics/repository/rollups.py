@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    tuple_,
     type_coerce,
     update,
 )
@@ -60,14 +59,15 @@ HourKey = tuple[uuid.UUID, uuid.UUID, datetime]
 
 async def recompute_hours(session: AsyncSession, keys: Iterable[HourKey]) -> None:
     """Recount inbound/outbound messages and their sentiment for these (workspace, channel, hour)."""
-    wanted = sorted(set(keys), key=str)
+    by_channel: dict[tuple[uuid.UUID, uuid.UUID], set[datetime]] = {}
+    for workspace_id, channel_id, hour in keys:
+        by_channel.setdefault((workspace_id, channel_id), set()).add(hour)
     inbound = MessageFact.direction == "inbound"
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for (workspace_id, channel_id), hours in sorted(by_channel.items(), key=str):
+        # One statement per channel, with the hours as a list: the index then bounds every column
+        # (a row-value IN over all three is matched on the first two only, scanning the channel).
         query = (
             select(
-                MessageFact.workspace_id,
-                MessageFact.channel_id,
                 MessageFact.hour,
                 func.count().filter(inbound),
                 func.count().filter(MessageFact.direction == "outbound"),
@@ -75,13 +75,17 @@ async def recompute_hours(session: AsyncSession, keys: Iterable[HourKey]) -> Non
                 func.count().filter(inbound, EFFECTIVE == "neutral"),
                 func.count().filter(inbound, EFFECTIVE == "positive"),
             )
-            .where(tuple_(MessageFact.workspace_id, MessageFact.channel_id, MessageFact.hour).in_(chunk))
-            .group_by(MessageFact.workspace_id, MessageFact.channel_id, MessageFact.hour)
+            .where(
+                MessageFact.workspace_id == workspace_id,
+                MessageFact.channel_id == channel_id,
+                MessageFact.hour.in_(sorted(hours)),
+            )
+            .group_by(MessageFact.hour)
         )
         rows = [
             {
-                "workspace_id": w,
-                "channel_id": c,
+                "workspace_id": workspace_id,
+                "channel_id": channel_id,
                 "hour": h,
                 "inbound": i,
                 "outbound": o,
@@ -89,7 +93,7 @@ async def recompute_hours(session: AsyncSession, keys: Iterable[HourKey]) -> Non
                 "neutral": neu,
                 "positive": pos,
             }
-            for w, c, h, i, o, neg, neu, pos in (await session.execute(query)).all()
+            for h, i, o, neg, neu, pos in (await session.execute(query)).all()
         ]
         if not rows:
             continue

@@ -206,6 +206,7 @@ async def conversation_rows(
             sentiment=r.last_sentiment,  # type: ignore[arg-type]
             sentiment_score_avg=r.sentiment_score_avg,
             labels=tuple(str(label) for label in r.labels),
+            first_sentiment=r.first_sentiment,  # type: ignore[arg-type]
         )
         for r in rows.scalars()
     ]

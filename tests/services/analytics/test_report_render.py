@@ -295,6 +295,7 @@ def test_csv_has_one_line_per_conversation_matching_its_data() -> None:
         assert cells["first_responder_id"] == row.first_responder_id
         assert cells["sentiment"] == "negative"
         assert cells["labels"].split(";") == ["billing", "vip"]
+        assert cells["first_sentiment"] == ""
 
 
 def test_csv_columns_cover_every_field_in_order() -> None:
@@ -332,6 +333,7 @@ def test_csv_leaves_missing_values_empty() -> None:
         "sentiment",
         "sentiment_score_avg",
         "labels",
+        "first_sentiment",
     ]
 
 

@@ -137,6 +137,8 @@ async def test_the_weekly_report_as_html_and_as_csv(
         else:
             assert float(row["first_response_seconds"]) == pytest.approx(conversation.first_response_seconds)
         assert (row["resolved_at"] != "") == (conversation.resolved_at is not None)
+        assert row["first_sentiment"] == (conversation.first_sentiment or "")
+        assert row["sentiment"] == (conversation.last_sentiment or "")
 
     monthly = await analytics.get("/v1/reports/monthly", params={"start": "2026-11-20"}, headers=tenant.auth)
     assert monthly.status_code == 200
