@@ -61,7 +61,7 @@ format: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Measure raw limits and Piazza's pipeline; writes docs/benchmarks.md
+bench: $(STAMP) ## Measure raw limits, the pipeline, the conversation list, analytics and sentiment; writes docs/benchmarks.md
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtualenv, caches and the local data folder
