@@ -13,6 +13,11 @@ def hour_of(moment: datetime) -> datetime:
 
 
 def bucket_of(moment: datetime, seconds: int) -> datetime:
-    """The start of the ``seconds``-long bucket (aligned to the epoch) ``moment`` falls in."""
-    elapsed = int((moment - EPOCH).total_seconds())
-    return EPOCH + timedelta(seconds=elapsed - elapsed % seconds)
+    """The start (UTC, aligned to the epoch, exact to the microsecond) of the ``seconds``-long
+    bucket ``moment`` falls in; a naive ``moment`` or a bucket length below 1 is a ValueError."""
+    if moment.tzinfo is None:
+        raise ValueError("bucket_of needs a timezone-aware datetime")
+    if seconds <= 0:
+        raise ValueError("bucket length must be positive")
+    length = timedelta(seconds=seconds)
+    return EPOCH + ((moment.astimezone(UTC) - EPOCH) // length) * length

@@ -8,7 +8,6 @@ readiness, metrics and graceful shutdown with the other processes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,13 +23,13 @@ from services.analytics.config import AnalyticsSettings
 from services.analytics.facts import Fact, facts_of
 from services.analytics.service import alerts, reports
 from services.analytics.service.ingest import Touched, store_facts
-from shared.bus.client import Bus, BusUnavailable
+from shared.bus.client import Bus
 from shared.bus.consumer import BatchConsumer, BatchHandler, Delivery
 from shared.bus.topology import ANALYTICS_DOMAIN
 from shared.db import create_engine, is_transient_db_error, session_factory
 from shared.events import utcnow
 from shared.events.domain import DomainEvent
-from shared.http import Component, build_app
+from shared.http import Component, build_app, worker_checks
 from shared.logging import get_logger
 from shared.process import exit_when_crashed
 
@@ -107,7 +106,7 @@ def worker_component(settings: AnalyticsSettings | None = None) -> Component:
         ]
         task = asyncio.create_task(_run_all(loops), name="analytics-worker")
         task.add_done_callback(exit_when_crashed("analytics.worker.crashed"))
-        app.state.analytics_worker = (engine, bus, task)
+        app.state.analytics_worker = (bus, engine, task)  # worker_checks: bus first, task last
         try:
             yield
         finally:
@@ -120,22 +119,14 @@ def worker_component(settings: AnalyticsSettings | None = None) -> Component:
             await engine.dispose()
 
     async def check_database(app: FastAPI) -> None:
-        async with app.state.analytics_worker[0].connect() as connection:
+        async with app.state.analytics_worker[1].connect() as connection:
             await connection.execute(text("SELECT 1"))
-
-    async def check_nats(app: FastAPI) -> None:
-        if not app.state.analytics_worker[1].is_connected:
-            raise ConnectionError("not connected to NATS")
-
-    async def check_loops(app: FastAPI) -> None:
-        if app.state.analytics_worker[2].done():
-            raise RuntimeError("the analytics worker stopped")
 
     return Component(
         name="analytics-worker",
         routers=[],
         lifespan=lifespan,
-        checks={"database": check_database, "nats": check_nats, "consumer": check_loops},
+        checks={"database": check_database, **worker_checks("analytics_worker", "analytics worker consumer")},
     )
 
 
@@ -143,12 +134,6 @@ async def _run_all(loops: Sequence[Coroutine[Any, Any, None]]) -> None:
     async with asyncio.TaskGroup() as group:
         for loop in loops:
             group.create_task(loop)
-
-
-async def publish_quietly(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> None:
-    """Publish the outbox now; if the bus is away the sweep does it later."""
-    with contextlib.suppress(BusUnavailable):
-        await outbox.publish(sessions, bus)
 
 
 def create_worker_app(settings: AnalyticsSettings | None = None) -> FastAPI:

@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 AlertKind = Literal["volume", "negative_share", "keyword"]
@@ -23,7 +23,6 @@ Transition = Literal["opened", "updated", "closed", "unchanged", "none"]
 
 # Scales the median absolute deviation to a standard deviation for normally distributed data.
 MAD_SCALE = 1.4826
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Severity by how far past the threshold a bucket is, in units of (threshold - baseline).
 _SEVERITY_STEPS: tuple[tuple[float, Severity], ...] = ((2.5, "high"), (1.5, "medium"), (1.0, "low"))
 
@@ -99,16 +98,6 @@ class Incident:
     quiet_since: datetime | None = None
     # The last bucket stepped: a bucket assessed again (it was still filling) is not a new quiet one.
     last_bucket_at: datetime | None = None
-
-
-def bucket_start(t: datetime, seconds: int) -> datetime:
-    """The start (UTC, aligned to the epoch) of the ``seconds``-long bucket holding ``t``."""
-    if t.tzinfo is None:
-        raise ValueError("bucket_start needs a timezone-aware datetime")
-    if seconds <= 0:
-        raise ValueError("bucket length must be positive")
-    elapsed = t.astimezone(UTC) - EPOCH
-    return EPOCH + (elapsed // timedelta(seconds=seconds)) * timedelta(seconds=seconds)
 
 
 def robust_baseline(history: Sequence[float]) -> tuple[float, float]:

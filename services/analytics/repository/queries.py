@@ -58,6 +58,21 @@ def _labelled(dialect: str, scope: Scope) -> ColumnElement[bool]:
     return and_(true(), *(has_label(dialect, ConversationFact.labels, label) for label in scope.labels))
 
 
+def _scoped_messages(query: Any, dialect: str, scope: Scope) -> Any:
+    """``query`` over the scope's messages joined to their conversations (channels and labels are
+    the conversation's): the facts a label filter reads instead of the rollups."""
+    return (
+        query.select_from(MessageFact)
+        .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
+        .where(
+            MessageFact.workspace_id == scope.workspace_id,
+            MessageFact.occurred_at >= scope.since,
+            MessageFact.occurred_at < scope.until,
+            *_conversations(dialect, scope),
+        )
+    )
+
+
 def bucket_case(column: Any, edges: Sequence[datetime]) -> Any:
     """The index of the bucket ``column`` falls in, buckets being ``[edges[i], edges[i+1])``."""
     return case(*((column < edge, index) for index, edge in enumerate(edges[1:])), else_=-1)
@@ -79,19 +94,7 @@ async def volumes(
             func.count().filter(inbound, EFFECTIVE == "neutral"),
             func.count().filter(inbound, EFFECTIVE == "positive"),
         ]
-        query = (
-            select(*columns)
-            .select_from(MessageFact)
-            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
-            .where(
-                MessageFact.workspace_id == scope.workspace_id,
-                MessageFact.occurred_at >= scope.since,
-                MessageFact.occurred_at < scope.until,
-                _labelled(dialect, scope),
-            )
-        )
-        if scope.channels:
-            query = query.where(MessageFact.channel_id.in_(scope.channels))
+        query = _scoped_messages(select(*columns), dialect, scope)
     else:
         time_column = HourlyRollup.hour
         columns = [
@@ -127,18 +130,9 @@ async def unique_authors(
     if scope.labels:
         dialect = session.get_bind().dialect.name
         time_column: Any = MessageFact.occurred_at
-        query = (
-            select(func.count(func.distinct(MessageFact.author_key)))
-            .select_from(MessageFact)
-            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
-            .where(
-                MessageFact.workspace_id == scope.workspace_id,
-                MessageFact.direction == "inbound",
-                MessageFact.occurred_at >= scope.since,
-                MessageFact.occurred_at < scope.until,
-                *_conversations(dialect, scope),
-            )
-        )
+        query = _scoped_messages(
+            select(func.count(func.distinct(MessageFact.author_key))), dialect, scope
+        ).where(MessageFact.direction == "inbound")
     else:
         time_column = AuthorHour.hour
         query = select(func.count(func.distinct(AuthorHour.author_key))).where(
@@ -160,26 +154,16 @@ async def first_time_authors(session: AsyncSession, scope: Scope) -> int:
     labels, among those who wrote in the labelled conversations then)."""
     if scope.labels:
         dialect = session.get_bind().dialect.name
-        labelled = (
-            select(func.count(func.distinct(MessageFact.author_key)))
-            .select_from(MessageFact)
-            .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
-            .join(
-                Author,
-                and_(
-                    Author.workspace_id == MessageFact.workspace_id,
-                    Author.author_key == MessageFact.author_key,
-                ),
-            )
-            .where(
-                MessageFact.workspace_id == scope.workspace_id,
-                MessageFact.direction == "inbound",
-                MessageFact.occurred_at >= scope.since,
-                MessageFact.occurred_at < scope.until,
-                Author.first_seen_at >= scope.since,
-                Author.first_seen_at < scope.until,
-                *_conversations(dialect, scope),
-            )
+        labelled = _scoped_messages(select(func.count(func.distinct(MessageFact.author_key))), dialect, scope)
+        labelled = labelled.join(
+            Author,
+            and_(
+                Author.workspace_id == MessageFact.workspace_id, Author.author_key == MessageFact.author_key
+            ),
+        ).where(
+            MessageFact.direction == "inbound",
+            Author.first_seen_at >= scope.since,
+            Author.first_seen_at < scope.until,
         )
         return int((await session.execute(labelled)).scalar_one())
     query = select(func.count()).where(
@@ -308,16 +292,8 @@ async def agent_figures(session: AsyncSession, scope: Scope) -> dict[str, AgentF
     result: dict[str, AgentFigures] = {}
     where = _conversations(dialect, scope)
     replies = (
-        select(MessageFact.author_key, func.count())
-        .join(ConversationFact, ConversationFact.id == MessageFact.conversation_id)
-        .where(
-            *where,
-            MessageFact.workspace_id == scope.workspace_id,
-            MessageFact.direction == "outbound",
-            MessageFact.author_key.is_not(None),
-            MessageFact.occurred_at >= scope.since,
-            MessageFact.occurred_at < scope.until,
-        )
+        _scoped_messages(select(MessageFact.author_key, func.count()), dialect, scope)
+        .where(MessageFact.direction == "outbound", MessageFact.author_key.is_not(None))
         .group_by(MessageFact.author_key)
     )
     for agent, count in (await session.execute(replies)).all():

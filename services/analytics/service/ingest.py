@@ -27,7 +27,6 @@ class Touched:
     """What a batch changed: the crisis buckets the detector should look at again."""
 
     buckets: set[tuple[uuid.UUID, uuid.UUID, datetime]] = field(default_factory=set)
-    messages: int = 0
 
 
 async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_seconds: int) -> Touched:
@@ -76,7 +75,6 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     }
     keywords = {w: [str(k) for k in s.watched_keywords] for w, s in settings.items() if s.watched_keywords}
     await rollups.recompute_buckets(session, touched.buckets, bucket_seconds, keywords)
-    touched.messages = len(fresh)
     return touched
 
 

@@ -3,6 +3,7 @@ the inbox and the domain stream into analytics, and the KPIs say what happened."
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -258,3 +259,18 @@ async def test_roles_and_tokens(
             "/v1/analytics/settings", json={"timezone": "Europe/Rome"}, headers=auth
         )
         assert refused.status_code == 403
+
+
+async def test_alerts_refuse_a_bad_cursor_and_hide_other_workspaces(
+    api: httpx.AsyncClient, analytics: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    tenant = await make_tenant(engine)
+    bad = await analytics.get("/v1/alerts", params={"cursor": "not-a-cursor"}, headers=tenant.auth)
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid_cursor"
+    unknown = await analytics.get(f"/v1/alerts/{uuid.uuid4()}", headers=tenant.auth)
+    assert unknown.status_code == 404
+    assert (await analytics.get("/v1/alerts", headers=tenant.auth)).json() == {
+        "data": [],
+        "next_cursor": None,
+    }

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.analytics.buckets import bucket_of
 from services.analytics.crisis import (
     AlertKind,
     Assessment,
@@ -19,7 +20,6 @@ from services.analytics.crisis import (
     Rules,
     Transition,
     assess,
-    bucket_start,
     robust_baseline,
     step,
 )
@@ -95,15 +95,15 @@ def test_robust_baseline_ignores_an_outlier() -> None:
 def test_bucket_start_aligns_to_the_epoch_in_utc() -> None:
     rome = timezone(timedelta(hours=1))
 
-    assert bucket_start(datetime(2026, 3, 2, 10, 7, 42, tzinfo=rome), 300) == datetime(
+    assert bucket_of(datetime(2026, 3, 2, 10, 7, 42, tzinfo=rome), 300) == datetime(
         2026, 3, 2, 9, 5, tzinfo=UTC
     )
-    assert bucket_start(datetime(2026, 3, 2, 9, 5, tzinfo=UTC), 300) == datetime(2026, 3, 2, 9, 5, tzinfo=UTC)
+    assert bucket_of(datetime(2026, 3, 2, 9, 5, tzinfo=UTC), 300) == datetime(2026, 3, 2, 9, 5, tzinfo=UTC)
 
 
 def test_bucket_start_refuses_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        bucket_start(datetime(2026, 3, 2, 9, 5), 300)  # noqa: DTZ001 - the naive value is the point
+        bucket_of(datetime(2026, 3, 2, 9, 5), 300)  # noqa: DTZ001 - the naive value is the point
 
 
 @given(
@@ -118,12 +118,12 @@ def test_bucket_start_refuses_naive_datetimes() -> None:
     st.sampled_from([60, 300, 900, 3600, 86400]),
 )
 def test_bucket_start_holds_the_moment_and_is_aligned(moment: datetime, seconds: int) -> None:
-    start = bucket_start(moment, seconds)
+    start = bucket_of(moment, seconds)
 
     assert start.tzinfo is UTC
     assert start <= moment < start + timedelta(seconds=seconds)
     assert (start - datetime(1970, 1, 1, tzinfo=UTC)) % timedelta(seconds=seconds) == timedelta(0)
-    assert bucket_start(start, seconds) == start
+    assert bucket_of(start, seconds) == start
 
 
 # --- spikes alarm ----------------------------------------------------------------------------------
