@@ -13,9 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from shared.events.domain import DomainEvent
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
+LABEL_LENGTH = 64
+"""The longest label kept (the inbox's label ids are 36 characters; the label tables' width)."""
 _TEXT_KEPT = 1000  # characters of a message kept for topic examples and keyword matching
 
 
@@ -151,13 +156,23 @@ def _conversation_changes(
         )
     labels = changes.get("labels")
     if isinstance(labels, dict) and isinstance(labels.get("after"), list):
+        names = [str(label) for label in labels["after"]]
+        # Label ids; anything longer than one could be is not a label of this inbox.
+        kept = sorted(name for name in names if len(name) <= LABEL_LENGTH)
+        if len(kept) < len(names):
+            log.warning(
+                "analytics.labels.too_long",
+                event_id=event.id,
+                dropped=len(names) - len(kept),
+                limit=LABEL_LENGTH,
+            )
         facts.append(
             LabelsChanged(
                 event_id=event.id,
                 workspace_id=workspace_id,
                 conversation_id=conversation_id,
                 occurred_at=event.occurred_at,
-                labels=tuple(sorted(str(label) for label in labels["after"])),
+                labels=tuple(kept),
             )
         )
     return facts

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Float, Index, Integer, MetaData, String, Text, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.analytics.facts import LABEL_LENGTH
 from shared.db import NAMING_CONVENTION, JSONType, UTCDateTime
 
 VERSION_TABLE = "alembic_version_analytics"
@@ -135,7 +136,17 @@ class ConversationFact(Base):
     )
 
 
-class HourlyRollup(Base):
+class _Volumes:
+    """The counters of an hourly rollup row."""
+
+    inbound: Mapped[int] = mapped_column(Integer, default=0)
+    outbound: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    neutral: Mapped[int] = mapped_column(Integer, default=0)
+    positive: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HourlyRollup(_Volumes, Base):
     """Message volumes and sentiment per workspace, channel and UTC hour."""
 
     __tablename__ = "analytics_hourly"
@@ -143,11 +154,6 @@ class HourlyRollup(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     channel_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    inbound: Mapped[int] = mapped_column(Integer, default=0)
-    outbound: Mapped[int] = mapped_column(Integer, default=0)
-    negative: Mapped[int] = mapped_column(Integer, default=0)
-    neutral: Mapped[int] = mapped_column(Integer, default=0)
-    positive: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_analytics_hourly_workspace_hour", "workspace_id", "hour"),)
 
@@ -163,6 +169,50 @@ class AuthorHour(Base):
     author_key: Mapped[str] = mapped_column(String(64), primary_key=True)
 
     __table_args__ = (Index("ix_analytics_author_hours_workspace_hour", "workspace_id", "hour"),)
+
+
+class ConversationLabel(Base):
+    """A label a conversation carries now: what label filters and the label rollups join on."""
+
+    __tablename__ = "analytics_conversation_labels"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+    __table_args__ = (Index("ix_analytics_conversation_labels_conversation", "conversation_id"),)
+
+
+class LabelHourlyRollup(_Volumes, Base):
+    """:class:`HourlyRollup` narrowed to the conversations carrying a label now (recounted when a
+    conversation's labels change), so a label filter reads a rollup too."""
+
+    __tablename__ = "analytics_label_hourly"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+
+    __table_args__ = (
+        Index("ix_analytics_label_hourly_workspace_label_hour", "workspace_id", "label", "hour"),
+    )
+
+
+class LabelAuthorHour(Base):
+    """:class:`AuthorHour` narrowed to the conversations carrying a label now."""
+
+    __tablename__ = "analytics_label_author_hours"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), primary_key=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    author_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (
+        Index("ix_analytics_label_author_hours_workspace_label_hour", "workspace_id", "label", "hour"),
+    )
 
 
 class Author(Base):

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics.buckets import hour_of
@@ -17,6 +17,7 @@ from services.analytics.models import (
     Author,
     AuthorHour,
     ConversationFact,
+    ConversationLabel,
     CorrectionFact,
     LabelFact,
     MessageFact,
@@ -234,16 +235,16 @@ async def add_terms(
 
 async def fill_channels(
     session: AsyncSession, conversation_ids: Iterable[uuid.UUID]
-) -> set[tuple[uuid.UUID, uuid.UUID, datetime]]:
+) -> set[tuple[uuid.UUID, uuid.UUID, datetime, uuid.UUID]]:
     """Give these conversations' messages whose event did not name a channel the conversation's,
-    once known; returns the (workspace, channel, hour) of the messages filled in."""
+    once known; returns the (workspace, channel, hour, conversation) of the messages filled in."""
     ids = list(set(conversation_ids))
     known = (
         select(ConversationFact.channel_id)
         .where(ConversationFact.id == MessageFact.conversation_id)
         .scalar_subquery()
     )
-    filled: set[tuple[uuid.UUID, uuid.UUID, datetime]] = set()
+    filled: set[tuple[uuid.UUID, uuid.UUID, datetime, uuid.UUID]] = set()
     for start in range(0, len(ids), _CHUNK):
         rows = await session.execute(
             update(MessageFact)
@@ -253,11 +254,78 @@ async def fill_channels(
                 known.is_not(None),
             )
             .values(channel_id=known)
-            .returning(MessageFact.workspace_id, MessageFact.channel_id, MessageFact.hour)
+            .returning(
+                MessageFact.workspace_id,
+                MessageFact.channel_id,
+                MessageFact.hour,
+                MessageFact.conversation_id,
+            )
             .execution_options(synchronize_session=False)
         )
-        filled.update((w, c, h) for w, c, h in rows.all() if c is not None)
+        filled.update((w, c, h, conversation) for w, c, h, conversation in rows.all() if c is not None)
     return filled
+
+
+async def current_labels(
+    session: AsyncSession, conversation_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, set[str]]:
+    """The labels these conversations carry as the label rollups last counted them."""
+    ids = list(set(conversation_ids))
+    labels: dict[uuid.UUID, set[str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(ConversationLabel.conversation_id, ConversationLabel.label).where(
+                ConversationLabel.conversation_id.in_(ids[start : start + _CHUNK])
+            )
+        )
+        for conversation, label in rows.all():
+            labels.setdefault(conversation, set()).add(label)
+    return labels
+
+
+async def replace_labels(
+    session: AsyncSession,
+    workspace_of: dict[uuid.UUID, uuid.UUID],
+    before: dict[uuid.UUID, set[str]],
+    after: dict[uuid.UUID, set[str]],
+) -> None:
+    """Store the conversations' labels ``after``, where they differ from ``before``."""
+    changed = [c for c in workspace_of if before.get(c, set()) != after.get(c, set())]
+    for start in range(0, len(changed), _CHUNK):
+        await session.execute(
+            delete(ConversationLabel).where(
+                ConversationLabel.conversation_id.in_(changed[start : start + _CHUNK])
+            )
+        )
+    rows = [
+        {"workspace_id": workspace_of[c], "label": label, "conversation_id": c}
+        for c in changed
+        for label in sorted(after.get(c, set()))
+    ]
+    for chunk in _chunks(rows):
+        # Another transaction may have stored the same labels meanwhile (invisible to the delete).
+        await session.execute(
+            insert_for(_dialect(session), ConversationLabel).values(list(chunk)).on_conflict_do_nothing()
+        )
+
+
+async def message_hours(
+    session: AsyncSession, conversation_ids: Iterable[uuid.UUID]
+) -> set[tuple[uuid.UUID, uuid.UUID, datetime]]:
+    """The (conversation, channel, hour) of every message of these conversations that has a channel."""
+    ids = list(set(conversation_ids))
+    hours: set[tuple[uuid.UUID, uuid.UUID, datetime]] = set()
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(MessageFact.conversation_id, MessageFact.channel_id, MessageFact.hour)
+            .where(
+                MessageFact.conversation_id.in_(ids[start : start + _CHUNK]),
+                MessageFact.channel_id.is_not(None),
+            )
+            .distinct()
+        )
+        hours.update((c, channel, h) for c, channel, h in rows.all() if channel is not None)
+    return hours
 
 
 async def workspace_settings(

@@ -6,7 +6,9 @@ and the number of times events arrive: a rollup is always a function of the fact
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     literal_column,
     select,
@@ -30,8 +33,11 @@ from services.analytics.buckets import bucket_of
 from services.analytics.models import (
     Bucket,
     ConversationFact,
+    ConversationLabel,
     HourlyRollup,
+    LabelAuthorHour,
     LabelFact,
+    LabelHourlyRollup,
     MessageFact,
     StatusFact,
 )
@@ -49,9 +55,31 @@ EFFECTIVE_SCORE = case(
 )
 """A message's score: a corrected message counts as fully negative, neutral or positive."""
 
+_VOLUMES = ("inbound", "outbound", "negative", "neutral", "positive")
+"""The counters of an hourly rollup row."""
+
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def lock_channels(session: AsyncSession, channels: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Take each (workspace, channel)'s recount lock until the transaction ends (PostgreSQL; SQLite
+    has one writer at a time anyway), always in the same order, so batches never wait in a cycle.
+
+    A recount reads the messages committed when it runs; without the lock, two batches stored at once
+    (two workers, a worker and a rebuild) could each count without the other's messages, the later
+    writing its count last. With it, the later one waits, then reads the earlier one's messages."""
+    if _dialect(session) != "postgresql":
+        return
+    keys = sorted({_lock_key(workspace_id, channel_id) for workspace_id, channel_id in channels})
+    for key in keys:
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _lock_key(workspace_id: uuid.UUID, channel_id: uuid.UUID) -> int:
+    digest = hashlib.blake2b(workspace_id.bytes + channel_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 HourKey = tuple[uuid.UUID, uuid.UUID, datetime]
@@ -100,12 +128,108 @@ async def recompute_hours(session: AsyncSession, keys: Iterable[HourKey]) -> Non
         statement = insert_for(_dialect(session), HourlyRollup).values(rows)
         statement = statement.on_conflict_do_update(
             index_elements=["workspace_id", "channel_id", "hour"],
-            set_={
-                name: statement.excluded[name]
-                for name in ("inbound", "outbound", "negative", "neutral", "positive")
-            },
+            set_={name: statement.excluded[name] for name in _VOLUMES},
         )
         await session.execute(statement)
+
+
+LabelHourKey = tuple[uuid.UUID, str, uuid.UUID, datetime]
+"""(workspace, label, channel, hour)."""
+
+
+async def recompute_label_hours(session: AsyncSession, keys: Iterable[LabelHourKey]) -> None:
+    """Recount the label rollups (volumes, sentiment and author-hours of the conversations carrying
+    the label now) for these (workspace, label, channel, hour): their rows are replaced, since a
+    conversation losing a label takes its messages out.
+
+    Per channel, the messages of the hours are read once and matched to their conversations' labels
+    here: a join in the database is planned from statistics that never know the newest hours yet,
+    and picked a plan that compared every message with every labelled conversation."""
+    grouped: dict[tuple[uuid.UUID, uuid.UUID], tuple[set[str], set[datetime]]] = {}
+    for workspace_id, label, channel_id, hour in keys:
+        labels, hours = grouped.setdefault((workspace_id, channel_id), (set(), set()))
+        labels.add(label)
+        hours.add(hour)
+    for (workspace_id, channel_id), (labels, hour_set) in sorted(grouped.items(), key=str):
+        ordered = sorted(hour_set)
+        for start in range(0, len(ordered), _CHUNK):
+            await _recount_labels(
+                session, workspace_id, channel_id, sorted(labels), ordered[start : start + _CHUNK]
+            )
+
+
+async def _recount_labels(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    labels: list[str],
+    hours: list[datetime],
+) -> None:
+    for table in (LabelHourlyRollup, LabelAuthorHour):
+        await session.execute(
+            delete(table).where(
+                table.workspace_id == workspace_id,
+                table.label.in_(labels),
+                table.channel_id == channel_id,
+                table.hour.in_(hours),
+            )
+        )
+    messages = (
+        await session.execute(
+            select(
+                MessageFact.conversation_id,
+                MessageFact.hour,
+                MessageFact.direction,
+                EFFECTIVE,
+                MessageFact.author_key,
+            ).where(
+                MessageFact.workspace_id == workspace_id,
+                MessageFact.channel_id == channel_id,
+                MessageFact.hour.in_(hours),
+            )
+        )
+    ).all()
+    carried: dict[uuid.UUID, list[str]] = {}
+    conversations = sorted({m[0] for m in messages})
+    for start in range(0, len(conversations), _CHUNK):
+        rows = await session.execute(
+            select(ConversationLabel.conversation_id, ConversationLabel.label).where(
+                ConversationLabel.conversation_id.in_(conversations[start : start + _CHUNK]),
+                ConversationLabel.label.in_(labels),
+            )
+        )
+        for conversation, label in rows.all():
+            carried.setdefault(conversation, []).append(label)
+    counts: dict[tuple[str, datetime], Counter[str]] = {}
+    authors: set[tuple[str, datetime, str]] = set()
+    for conversation, hour, direction, sentiment, author in messages:
+        for label in carried.get(conversation, ()):
+            tally = counts.setdefault((label, hour), Counter())
+            tally[direction] += 1
+            if direction == "inbound":
+                tally[sentiment] += 1
+                if author is not None:
+                    authors.add((label, hour, author))
+    key = {"workspace_id": workspace_id, "channel_id": channel_id}
+    hourly = [
+        {**key, "label": label, "hour": hour, **{name: tally[name] for name in _VOLUMES}}
+        for (label, hour), tally in counts.items()
+    ]
+    writers = [{**key, "label": label, "hour": hour, "author_key": author} for label, hour, author in authors]
+    # Upserts, not inserts: another transaction (a second worker, a rebuild) may have recounted the
+    # same rows since the delete above, and its rows are not visible to it.
+    dialect = _dialect(session)
+    for start in range(0, len(hourly), _CHUNK):
+        statement = insert_for(dialect, LabelHourlyRollup).values(hourly[start : start + _CHUNK])
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["workspace_id", "label", "channel_id", "hour"],
+                set_={name: statement.excluded[name] for name in _VOLUMES},
+            )
+        )
+    for start in range(0, len(writers), _CHUNK):
+        statement = insert_for(dialect, LabelAuthorHour).values(writers[start : start + _CHUNK])
+        await session.execute(statement.on_conflict_do_nothing())
 
 
 BucketKey = tuple[uuid.UUID, uuid.UUID, datetime]

@@ -57,7 +57,9 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     conversations.update({m.conversation_id: m.workspace_id for m in changed})
     settings = await repo.workspace_settings(session, conversations.values())
 
-    await _finish_conversations(session, conversations, settings)
+    labels_before = await repo.current_labels(session, conversations)
+    labels_after = await _finish_conversations(session, conversations, settings)
+    await repo.replace_labels(session, conversations, labels_before, labels_after)
     # Replies whose event named no channel take their conversation's, once a message tells it.
     filled = await repo.fill_channels(session, conversations)
     if filled:
@@ -67,12 +69,21 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     await repo.record_authors(session, fresh)
     await repo.add_terms(session, _terms(fresh))
     hours = {(m.workspace_id, m.channel_id, m.hour) for m in changed if m.channel_id is not None}
-    await rollups.recompute_hours(session, hours | filled)
+    hours |= {(w, c, h) for w, c, h, _ in filled}
+    label_hours = await _label_hours(session, conversations, labels_before, labels_after, changed, filled)
     touched.buckets = {
         (m.workspace_id, m.channel_id, bucket_of(m.occurred_at, bucket_seconds))
         for m in changed
         if m.channel_id is not None and m.direction == "inbound"
     }
+    await rollups.lock_channels(
+        session,
+        {(w, c) for w, c, _ in hours}
+        | {(w, c) for w, _, c, _ in label_hours}
+        | {(w, c) for w, c, _ in touched.buckets},
+    )
+    await rollups.recompute_hours(session, hours)
+    await rollups.recompute_label_hours(session, label_hours)
     keywords = {w: [str(k) for k in s.watched_keywords] for w, s in settings.items() if s.watched_keywords}
     await rollups.recompute_buckets(session, touched.buckets, bucket_seconds, keywords)
     return touched
@@ -117,13 +128,37 @@ def schedule_of(settings: WorkspaceSettings | None) -> Schedule:
         return parse_schedule("UTC", None)
 
 
+async def _label_hours(
+    session: AsyncSession,
+    conversations: dict[uuid.UUID, uuid.UUID],
+    before: dict[uuid.UUID, set[str]],
+    after: dict[uuid.UUID, set[str]],
+    changed: Sequence[MessageFact],
+    filled: set[tuple[uuid.UUID, uuid.UUID, datetime, uuid.UUID]],
+) -> set[rollups.LabelHourKey]:
+    """The label rollup rows a batch changes: every hour of a conversation for the labels it gained
+    or lost, and the hours of the messages that changed (new, corrected, given a channel) for the
+    labels their conversation carries."""
+    keys: set[rollups.LabelHourKey] = set()
+    relabelled = {c: before.get(c, set()) ^ after.get(c, set()) for c in conversations}
+    relabelled = {c: labels for c, labels in relabelled.items() if labels}
+    for conversation, channel, hour in await repo.message_hours(session, relabelled):
+        keys.update((conversations[conversation], label, channel, hour) for label in relabelled[conversation])
+    touched = {(m.workspace_id, m.conversation_id, m.channel_id, m.hour) for m in changed if m.channel_id}
+    touched |= {(w, conversation, c, h) for w, c, h, conversation in filled}
+    for workspace_id, conversation, channel, hour in touched:
+        keys.update((workspace_id, label, channel, hour) for label in after.get(conversation, ()))
+    return keys
+
+
 async def _finish_conversations(
     session: AsyncSession,
     conversations: dict[uuid.UUID, uuid.UUID],
     settings: dict[uuid.UUID, WorkspaceSettings],
-) -> None:
+) -> dict[uuid.UUID, set[str]]:
+    """Recompute the conversations' grain; returns the labels each carries now."""
     if not conversations:
-        return
+        return {}
     states = await rollups.recompute_conversations(session, conversations)
     schedules: dict[uuid.UUID, Schedule] = {}
     rows = []
@@ -133,6 +168,7 @@ async def _finish_conversations(
             schedule = schedules[state.workspace_id] = schedule_of(settings.get(state.workspace_id))
         rows.append(conversation_row(state, schedule))
     await rollups.finish_conversations(session, rows)
+    return {state.id: {str(label) for label in state.labels} for state in states}
 
 
 def conversation_row(state: rollups.ConversationState, schedule: Schedule) -> dict[str, object]:

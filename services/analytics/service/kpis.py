@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics.repository import queries
-from services.analytics.repository.queries import ConversationFigures, Scope
+from services.analytics.repository.queries import By, ConversationFigures, Durations, Scope, Volumes
 
 Granularity = Literal["hour", "day", "week"]
 MAX_BUCKETS = 750
@@ -23,24 +22,13 @@ class RangeError(ValueError):
     """A time range or granularity that cannot be answered."""
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) with linear interpolation between ranks, as PostgreSQL's
-    ``percentile_cont``; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def durations(values: Sequence[float]) -> dict[str, Any]:
+def durations(figures: Durations) -> dict[str, Any]:
     """Median, p90, mean and count of durations in seconds."""
     return {
-        "count": len(values),
-        "median_seconds": percentile(values, 0.5),
-        "p90_seconds": percentile(values, 0.9),
-        "mean_seconds": sum(values) / len(values) if values else None,
+        "count": figures.count,
+        "median_seconds": figures.median,
+        "p90_seconds": figures.p90,
+        "mean_seconds": figures.mean,
     }
 
 
@@ -92,32 +80,64 @@ def bucket_edges(
 
 async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     """Every headline figure of a scope."""
-    volumes = (await queries.volumes(session, scope)).get(0, queries.Volumes())
-    unique = (await queries.unique_authors(session, scope)).get(0, 0)
-    first_time = await queries.first_time_authors(session, scope)
-    conversations = (await queries.conversation_figures(session, scope)).get(0, ConversationFigures())
-    corrected = await queries.corrections(session, scope)
-    scored = volumes.negative + volumes.neutral + volumes.positive
+    return (await _headlines(session, scope, queries.WHOLE)).get(0) or _figures()
+
+
+async def channels(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
+    """Per channel with traffic in the scope: the summary's figures."""
+    rows = [
+        {"channel_id": channel_id, **figures}
+        for channel_id, figures in (await _headlines(session, scope, queries.BY_CHANNEL)).items()
+        if channel_id is not None
+    ]
+    rows.sort(key=lambda r: (-r["messages"]["inbound"], str(r["channel_id"])))
+    return rows
+
+
+async def _headlines(session: AsyncSession, scope: Scope, by: By) -> dict[Any, dict[str, Any]]:
+    volumes = await queries.volumes(session, scope, by)
+    unique = await queries.unique_authors(session, scope, by)
+    first_time = await queries.first_time_authors(session, scope, by)
+    conversations = await queries.conversation_figures(session, scope, by)
+    corrected = await queries.corrections(session, scope, by)
     return {
-        "messages": {"inbound": volumes.inbound, "outbound": volumes.outbound},
-        "conversations": {
-            "new": conversations.opened,
-            "resolved": conversations.resolved,
-            "reopened": conversations.reopened,
-        },
+        key: _figures(
+            volumes.get(key, Volumes()),
+            unique.get(key, 0),
+            first_time.get(key, 0),
+            conversations.get(key, ConversationFigures()),
+            corrected.get(key, 0),
+        )
+        for key in volumes.keys() | unique.keys() | conversations.keys()
+    }
+
+
+def _figures(
+    volumes: Volumes | None = None,
+    unique: int = 0,
+    first_time: int = 0,
+    conversations: ConversationFigures | None = None,
+    corrected: int = 0,
+) -> dict[str, Any]:
+    v = volumes or Volumes()
+    c = conversations or ConversationFigures()
+    scored = v.negative + v.neutral + v.positive
+    return {
+        "messages": {"inbound": v.inbound, "outbound": v.outbound},
+        "conversations": {"new": c.opened, "resolved": c.resolved, "reopened": c.reopened},
         "authors": {
             "unique": unique,
             "first_time": min(first_time, unique),
             "returning": max(unique - first_time, 0),
         },
-        "first_response": durations(conversations.first_response),
-        "business_first_response": durations(conversations.business_first_response),
-        "resolution": durations(conversations.resolution),
+        "first_response": durations(c.first_response),
+        "business_first_response": durations(c.business_first_response),
+        "resolution": durations(c.resolution),
         "sentiment": {
-            "negative": volumes.negative,
-            "neutral": volumes.neutral,
-            "positive": volumes.positive,
-            "negative_share": volumes.negative / scored if scored else None,
+            "negative": v.negative,
+            "neutral": v.neutral,
+            "positive": v.positive,
+            "negative_share": v.negative / scored if scored else None,
             "corrections": corrected,
         },
     }
@@ -125,12 +145,13 @@ async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
 
 async def timeseries(session: AsyncSession, scope: Scope, edges: list[datetime]) -> list[dict[str, Any]]:
     """One point per bucket of ``edges``."""
-    volumes = await queries.volumes(session, scope, edges)
-    authors = await queries.unique_authors(session, scope, edges)
-    conversations = await queries.conversation_figures(session, scope, edges)
+    by = queries.buckets(edges)
+    volumes = await queries.volumes(session, scope, by)
+    authors = await queries.unique_authors(session, scope, by)
+    conversations = await queries.conversation_figures(session, scope, by)
     points = []
     for index, start in enumerate(edges[:-1]):
-        v = volumes.get(index, queries.Volumes())
+        v = volumes.get(index, Volumes())
         c = conversations.get(index, ConversationFigures())
         points.append(
             {
@@ -144,9 +165,9 @@ async def timeseries(session: AsyncSession, scope: Scope, edges: list[datetime])
                 "negative": v.negative,
                 "neutral": v.neutral,
                 "positive": v.positive,
-                "first_response_median_seconds": percentile(c.first_response, 0.5),
-                "first_response_p90_seconds": percentile(c.first_response, 0.9),
-                "business_first_response_median_seconds": percentile(c.business_first_response, 0.5),
+                "first_response_median_seconds": c.first_response.median,
+                "first_response_p90_seconds": c.first_response.p90,
+                "business_first_response_median_seconds": c.business_first_response.median,
             }
         )
     return points
@@ -160,24 +181,13 @@ async def agents(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
             {
                 "agent_id": agent,
                 "replies": figures.replies,
-                "first_responses": len(figures.first_responses),
-                "first_response_median_seconds": percentile(figures.first_responses, 0.5),
-                "first_response_p90_seconds": percentile(figures.first_responses, 0.9),
+                "first_responses": figures.first_responses.count,
+                "first_response_median_seconds": figures.first_responses.median,
+                "first_response_p90_seconds": figures.first_responses.p90,
                 "resolutions": figures.resolutions,
             }
         )
     rows.sort(key=lambda r: (-r["replies"], -r["resolutions"], r["agent_id"]))
-    return rows
-
-
-async def channels(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
-    """Per channel with traffic: the summary's main figures."""
-    rows: list[dict[str, Any]] = []
-    for channel_id in await queries.channel_ids(session, scope):
-        one = Scope(scope.workspace_id, scope.since, scope.until, (channel_id,), scope.labels)
-        figures = await summary(session, one)
-        rows.append({"channel_id": channel_id, **figures})
-    rows.sort(key=lambda r: (-r["messages"]["inbound"], str(r["channel_id"])))
     return rows
 
 

@@ -7,6 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -167,3 +168,96 @@ async def test_the_command_rebuilds_with_a_progress_bar(
     assert result.exit_code == 0, result.output
     assert f"analytics rebuilt from {len(facts)} domain events" in result.output
     assert await _stored(engine, facts[0].workspace_id) == _expected(facts)
+
+
+async def test_upgrading_to_label_rollups_fills_them_from_the_stored_facts(empty_database_url: str) -> None:
+    """Migration 0002 adds the label rollups to a database already holding facts: they are filled,
+    equal to what ingesting the same facts today gives."""
+    from pathlib import Path
+
+    from sqlalchemy import insert, select
+
+    import services.analytics
+    from services.analytics.models import (
+        VERSION_TABLE,
+        ConversationFact,
+        ConversationLabel,
+        LabelAuthorHour,
+        LabelHourlyRollup,
+        MessageFact,
+    )
+    from shared.db import create_engine, session_factory
+    from shared.db.migrate import upgrade
+
+    migrations = Path(services.analytics.__file__).parent / "migrations"
+    engine = create_engine(empty_database_url)
+    workspace, channel, labelled, plain = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
+    try:
+        await upgrade(engine, migrations, VERSION_TABLE, "0001")
+        async with session_factory(engine)() as session, session.begin():
+            for conversation, labels in ((labelled, ["vip", "bug"]), (plain, [])):
+                await session.execute(
+                    insert(ConversationFact).values(
+                        id=conversation, workspace_id=workspace, channel_id=channel, labels=labels
+                    )
+                )
+            for n, (conversation, direction, sentiment) in enumerate(
+                [
+                    (labelled, "inbound", "negative"),
+                    (labelled, "outbound", None),
+                    (plain, "inbound", "positive"),
+                ]
+            ):
+                await session.execute(
+                    insert(MessageFact).values(
+                        id=uuid.uuid4(),
+                        workspace_id=workspace,
+                        channel_id=channel,
+                        conversation_id=conversation,
+                        direction=direction,
+                        author_key=f"author-{n}",
+                        occurred_at=at,
+                        hour=at.replace(minute=0),
+                        sentiment=sentiment,
+                    )
+                )
+        await upgrade(engine, migrations, VERSION_TABLE)
+        async with session_factory(engine)() as session:
+            labels = set(
+                (
+                    await session.execute(select(ConversationLabel.label, ConversationLabel.conversation_id))
+                ).all()
+            )
+            hourly = (
+                await session.execute(select(LabelHourlyRollup).order_by(LabelHourlyRollup.label))
+            ).scalars()
+            authors = set(
+                (await session.execute(select(LabelAuthorHour.label, LabelAuthorHour.author_key))).all()
+            )
+            assert labels == {("vip", labelled), ("bug", labelled)}
+            assert [(h.label, h.inbound, h.outbound, h.negative, h.positive) for h in hourly] == [
+                ("bug", 1, 1, 1, 0),
+                ("vip", 1, 1, 1, 0),
+            ]
+            assert authors == {("vip", "author-0"), ("bug", "author-0")}
+    finally:
+        await engine.dispose()
+
+
+def test_a_label_longer_than_any_label_id_is_left_out_of_the_facts(caplog: pytest.LogCaptureFixture) -> None:
+    """The label tables hold label ids (36 characters); an event naming something longer keeps its
+    other labels rather than failing to be stored."""
+    from services.analytics.facts import LABEL_LENGTH, facts_of
+
+    fact = LabelsChanged(
+        event_id="e-long",
+        workspace_id=uuid.uuid4(),
+        conversation_id=uuid.uuid4(),
+        occurred_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        labels=("vip", "x" * (LABEL_LENGTH + 1), "y" * LABEL_LENGTH),
+    )
+    [stored] = facts_of(event_of(fact))
+    assert isinstance(stored, LabelsChanged)
+    assert stored.labels == ("vip", "y" * LABEL_LENGTH)
+    assert "analytics.labels.too_long" in caplog.text  # said, not silently dropped

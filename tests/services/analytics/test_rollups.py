@@ -19,7 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.analytics import topics
 from services.analytics.buckets import bucket_of, hour_of
 from services.analytics.facts import Fact, LabelsChanged, MessageSeen, SentimentCorrected, StatusChanged
-from services.analytics.models import Author, AuthorHour, Bucket, ConversationFact, HourlyRollup, TermCount
+from services.analytics.models import (
+    Author,
+    AuthorHour,
+    Bucket,
+    ConversationFact,
+    ConversationLabel,
+    HourlyRollup,
+    LabelAuthorHour,
+    LabelHourlyRollup,
+    TermCount,
+)
 from services.analytics.service.ingest import store_facts
 from shared.db import session_factory
 
@@ -179,11 +189,29 @@ def _expected(facts: Sequence[Fact]) -> dict[str, Any]:
             "last_sentiment": effective(inbound[-1]) if inbound else None,
             "labels": list(tags[-1].labels) if tags else [],
         }
+    label_hourly: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+    label_author_hours = set()
+    for m in messages:
+        channel = m.channel_id or channel_of.get(m.conversation_id)
+        if channel is None:
+            continue
+        for label in conversations[m.conversation_id]["labels"]:
+            key = (label, channel, hour_of(m.occurred_at))
+            label_hourly[key][m.direction] += 1
+            if m.direction == "inbound":
+                label_hourly[key][effective(m) or "unscored"] += 1
+                label_author_hours.add((*key, m.author_key))
     return {
         "hourly": {
             k: (v["inbound"], v["outbound"], v["negative"], v["neutral"], v["positive"])
             for k, v in hourly.items()
         },
+        "label_hourly": {
+            k: (v["inbound"], v["outbound"], v["negative"], v["neutral"], v["positive"])
+            for k, v in label_hourly.items()
+        },
+        "label_author_hours": label_author_hours,
+        "conversation_labels": {(label, c) for c, v in conversations.items() for label in v["labels"]},
         "buckets": {k: (v["inbound"], v["negative"]) for k, v in buckets.items()},
         "terms": dict(terms),
         "author_hours": author_hours,
@@ -205,6 +233,14 @@ async def _stored(engine: AsyncEngine, workspace: uuid.UUID) -> dict[str, Any]:
                 (r.channel_id, r.hour): (r.inbound, r.outbound, r.negative, r.neutral, r.positive)
                 for r in await rows(HourlyRollup)
             },
+            "label_hourly": {
+                (r.label, r.channel_id, r.hour): (r.inbound, r.outbound, r.negative, r.neutral, r.positive)
+                for r in await rows(LabelHourlyRollup)
+            },
+            "label_author_hours": {
+                (r.label, r.channel_id, r.hour, r.author_key) for r in await rows(LabelAuthorHour)
+            },
+            "conversation_labels": {(r.label, r.conversation_id) for r in await rows(ConversationLabel)},
             "buckets": {(r.channel_id, r.start): (r.inbound, r.negative) for r in await rows(Bucket)},
             "terms": {(r.channel_id, r.hour, r.term): r.count for r in await rows(TermCount)},
             "author_hours": {(r.channel_id, r.hour, r.author_key) for r in await rows(AuthorHour)},
