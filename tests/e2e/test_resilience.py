@@ -80,19 +80,25 @@ async def test_kill_9_of_the_worker_mid_stream_loses_and_duplicates_nothing(
             ]
             for start in range(0, total, 100)
         ]
-        killed_at = None
-        for number, batch in enumerate(batches):
+
+        async def post(batch: list[dict[str, object]]) -> None:
             body = orjson.dumps({"events": batch})
             response = await client.post(
                 channel.path, content=body, headers=signed_headers(channel.secret, body)
             )
             assert response.status_code == 202, response.text
-            if killed_at is None and number >= 10:
-                stored = len(await _stored_ids(engine, channel.id))
-                if stored > 0:
-                    stack.worker.kill()  # no goodbye: whatever it held in flight is unacked
-                    killed_at = stored
-        assert killed_at is not None
+
+        for batch in batches[:10]:
+            await post(batch)
+
+        async def storing() -> int | None:
+            # The worker has begun on the stream (on a busy machine it may still be starting up).
+            return len(await _stored_ids(engine, channel.id)) or None
+
+        killed_at = await wait_for(storing, timeout=60, interval=0.02)
+        stack.worker.kill()  # no goodbye: whatever it held in flight is unacked
+        for batch in batches[10:]:  # accepted while no worker runs: they wait in the stream
+            await post(batch)
         assert killed_at < total
         stack.worker.start()
 

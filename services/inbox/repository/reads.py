@@ -292,7 +292,9 @@ async def list_conversations(
     dialect = session.get_bind().dialect.name
     query = conversation_rows(dialect, reader).where(*conversation_filters(dialect, workspace_id, where))
     query = newest_first(query, before, limit)
-    return shaped_rows((await session.execute(query, row_params(reader))).all(), reader)
+    # Plain rows off the connection: the session's ORM result handling is a tenth of a page's cost.
+    connection = await session.connection()
+    return shaped_rows((await connection.execute(query, row_params(reader))).all(), reader)
 
 
 async def filtered_ids(
