@@ -8,10 +8,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.models import AuditEntry, IdempotencyKey, Message, MessageRevision, OutboxEntry
 from shared.db import insert_for
+from shared.errors import TransientError
 
 
 async def add_message(session: AsyncSession, message: Message) -> None:
@@ -93,11 +95,17 @@ async def mark_sent(
 ) -> None:
     """A reply reached the platform: it takes the platform's id (unless an echo of it already holds
     that id, as a business chat's copy of a bot's message may) and stops being pending. Without ids
-    (Reddit created it but did not say as what) it keeps its own."""
+    (Reddit created it but did not say as what) it keeps its own.
+
+    A private reply (Reddit's composed message) keeps its own id too: on the platform it is the first
+    message of a new private thread, whose copy the connector stores as a conversation of its own
+    with the recipient's answers. Taking the id here would leave that conversation without its first
+    message, or not, depending on which of the two arrived first."""
     current = await session.get(Message, message_id)
     if current is None:
         return
-    first = platform_ids[0] if platform_ids else current.external_id
+    private = bool(current.meta.get("private_to"))
+    first = platform_ids[0] if platform_ids and not private else current.external_id
     twin = await session.scalar(
         select(Message).where(
             Message.channel_id == current.channel_id, Message.external_id == first, Message.id != message_id
@@ -120,7 +128,12 @@ async def mark_sent(
     }
     if not taken_now:
         values["external_id"] = first
-    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    try:
+        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    except IntegrityError as exc:
+        # The echo was being stored by the inbound consumer while this ran (it was not there to
+        # merge a moment ago): once it is committed, a retry finds it and takes its place.
+        raise TransientError(f"the platform's copy of reply {message_id} was stored meanwhile") from exc
 
 
 async def mark_failed(

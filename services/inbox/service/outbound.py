@@ -161,7 +161,8 @@ async def send_reply(
         original_saved=False,
         edited_at=None,
         deleted_at=None,
-        meta={},
+        # A private reply starts a thread of its own on the platform (see ``mark_sent``).
+        meta={"private_to": private_to} if private_to else {},
         delivery_status="pending",
         sent_by_token_id=token_id,
         sent_by_user_id=user_id,

@@ -8,8 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
 
+from services.inbox.models import Message
+from services.inbox.repository.outbound import mark_sent
 from shared.bus.client import Bus
+from shared.db import session_factory
+from shared.errors import TransientError
 from shared.events.commands import ReplySending, ReplySent, outcome_subject
 from tests.fakes.reddit import FakeReddit
 from tests.services.reddit.conftest import Account, connect_account, messages_of
@@ -105,9 +112,19 @@ async def test_private_messages_are_answered_in_their_thread(
     assert created.data["subject"] == "re: refund"
 
 
-async def test_a_private_reply_composes_a_new_message_and_finds_its_id(
-    api: httpx.AsyncClient, tenant: Tenant, reddit: FakeReddit, account: Account, thread: dict[str, Any]
+@pytest.mark.parametrize("first", ["outcome", "copy"])
+async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversation_of_its_own(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    thread: dict[str, Any],
+    first: str,
 ) -> None:
+    # Either the reply service learns the composed message's id before the connector lists its copy
+    # among the account's private messages, or after: both orders must end the same way.
+    slowed = "/message/messages" if first == "outcome" else "/message/sent"
+    reddit.inject(slowed, delay=1.5, times=3)
     comment = thread["messages"][1]
     response = await _reply(api, tenant, comment, "Send me your order number here, please.", private=True)
     assert response.status_code == 202, response.text
@@ -116,7 +133,22 @@ async def test_a_private_reply_composes_a_new_message_and_finds_its_id(
     composed = reddit.account(account.username).sent[-1]
     assert composed.data["dest"].lower() == "bob"
     assert composed.data["subject"] == "re: Where is my order?"
-    assert sent["external_id"] == composed.fullname
+    # In the public conversation the reply stays as sent, pointing at the message it became.
+    assert sent["external_id"] == f"piazza:{sent['id']}"
+    assert sent["meta"]["platform_message_ids"] == [composed.fullname]
+    assert sent["meta"]["private_to"] == "bob"
+    # The private thread is a conversation of its own that starts with that message, and Bob's
+    # answer joins it.
+    reddit.reply_pm(composed, author="bob", body="It is 4417, thanks!")
+    private = await messages_of(api, tenant, thread["channel"]["id"], composed.fullname, 2)
+    assert sorted((m["direction"], m["text"]) for m in private) == [
+        ("inbound", "It is 4417, thanks!"),
+        ("outbound", "Send me your order number here, please."),
+    ]
+    assert composed.fullname in {m["external_id"] for m in private}
+    assert private[0]["conversation_id"] != comment["conversation_id"]
+    public = await messages_of(api, tenant, thread["channel"]["id"], thread["post"].fullname, 3)
+    assert [m["id"] for m in public] == [*(m["id"] for m in thread["messages"]), sent["id"]]
 
 
 async def test_bad_replies_are_400_before_anything_is_sent(
@@ -336,4 +368,52 @@ async def test_an_echo_stored_before_the_outcome_merges_into_the_reply(
     messages = await wait_for(merged)
     assert [(m["id"], m["external_id"], m["delivery"]["status"]) for m in messages[1:]] == [
         (pending["id"], echo.fullname, "sent")
+    ]
+
+
+async def test_an_echo_stored_while_the_outcome_is_applied_makes_it_retry_not_dead_letter(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
+    engine: AsyncEngine,
+    backend: str,
+) -> None:
+    """The connector may commit the echo of a reply between the moment the outcome looked for one
+    and its own update: the clash on the platform id is a transient error (the consumer retries the
+    batch), and the retry merges the echo into the reply."""
+    if backend == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: the two transactions cannot interleave")
+    channel = await connect_account(api, tenant, account, inbox=False, subreddits=[subreddit])
+    post = reddit.submit(subreddit, author="jane_doe", title="Order status")
+    [message] = await messages_of(api, tenant, channel["id"], post.fullname, 1)
+    pending = (await _reply(api, tenant, message, "Shipped!")).json()
+    reply_id, echo_id = uuid.UUID(pending["id"]), uuid.uuid4()
+
+    async def store_echo() -> None:  # what the inbound consumer does, in its own transaction
+        async with engine.begin() as other:
+            row = dict((await other.execute(select(Message).where(Message.id == reply_id))).mappings().one())
+            row.update(id=echo_id, external_id="t1_echo", delivery_status=None, meta={})
+            await other.execute(
+                insert(Message.__table__).values(**{c.key: row[c.key] for c in Message.__table__.c})
+            )
+
+    def interleave(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE messages SET external_id"):
+            await_only(store_echo())
+
+    now = datetime.now(UTC)
+    async with session_factory(engine)() as session, session.begin():
+        sync = (await session.connection()).sync_connection
+        assert sync is not None
+        event.listen(sync, "before_cursor_execute", interleave)
+        with pytest.raises(TransientError):
+            await mark_sent(session, reply_id, ["t1_echo"], now, now)
+    async with session_factory(engine)() as session, session.begin():
+        await mark_sent(session, reply_id, ["t1_echo"], now, now)  # the consumer's retry
+    messages = await conversation_messages(api, tenant, channel["id"], post.fullname)
+    assert [(m["id"], m["external_id"], m["delivery"]["status"]) for m in messages[1:]] == [
+        (pending["id"], "t1_echo", "sent")
     ]
