@@ -196,7 +196,7 @@ def raw_app(dsn: str, workspace_id: uuid.UUID) -> FastAPI:
     pools: list[asyncpg.Pool] = []
 
     async def lifespan(_: FastAPI) -> Any:
-        # The pool Piazza's engine keeps: 10 connections, 10 more under load.
+        # The pool Piazza's engine keeps: up to 20 connections.
         pools.append(await asyncpg.create_pool(dsn, min_size=10, max_size=20))
         yield
         await pools[0].close()

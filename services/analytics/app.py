@@ -31,7 +31,7 @@ def component(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url(), pool_size=5)
+        engine = create_engine(settings.resolved_database_url(), max_connections=10)
         client = httpx.AsyncClient(
             base_url=settings.resolved_inbox_url(),
             transport=inbox_transport,

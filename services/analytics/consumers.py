@@ -79,7 +79,7 @@ def worker_component(settings: AnalyticsSettings | None = None) -> Component:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url(), pool_size=3)
+        engine = create_engine(settings.resolved_database_url(), max_connections=6)
         sessions = session_factory(engine)
         bus = await Bus.from_settings(settings, name="analytics-worker")
 

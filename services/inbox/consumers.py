@@ -139,7 +139,7 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         analyzer = settings.analyzer()
-        engine = create_engine(settings.resolved_database_url(), pool_size=2)
+        engine = create_engine(settings.resolved_database_url(), max_connections=4)
         sessions = session_factory(engine)
         bus = await Bus.from_settings(settings, name="inbox-worker")
         consumer = BatchConsumer(

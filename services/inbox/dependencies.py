@@ -13,8 +13,9 @@ from shared.errors import Forbidden, Unauthorized
 from shared.http.bearer import CHALLENGE, bearer_token
 
 
-def inbox_state(request: Request) -> InboxState:
-    """The inbox's process state."""
+async def inbox_state(request: Request) -> InboxState:
+    """The inbox's process state (a coroutine: FastAPI runs plain functions in a thread pool, a
+    hand-off that cost more than the rest of a dependency on every request)."""
     state: InboxState = request.app.state.inbox
     return state
 

@@ -22,11 +22,15 @@ _JSON: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": or
 def create_engine(
     url: str,
     *,
-    pool_size: int = 10,
+    max_connections: int = 20,
     echo: bool = False,
 ) -> AsyncEngine:
     """An engine configured for its backend (statement parameters, i.e. message text, are kept out of
     error messages and so out of logs).
+
+    PostgreSQL connections are opened as needed, up to ``max_connections``, and kept: a pool with
+    overflow closes each extra connection when it is returned, so under a steady load above the pool
+    size every few requests paid for a new connection (and the server for a new backend process).
 
     SQLite runs in WAL mode (readers never block the writer) with a busy timeout. Transactions take
     the write lock up front (``BEGIN IMMEDIATE``), so two writers, in one process or several, queue
@@ -50,8 +54,8 @@ def create_engine(
     return create_async_engine(
         url,
         echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=max_connections,
+        max_overflow=0,
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={"server_settings": {"jit": "off"}},

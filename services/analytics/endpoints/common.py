@@ -22,7 +22,7 @@ from shared.events import utcnow
 DEFAULT_DAYS = 7
 
 
-def analytics_state(request: Request) -> AnalyticsState:
+async def analytics_state(request: Request) -> AnalyticsState:
     """The analytics API's process state."""
     state: AnalyticsState = request.app.state.analytics
     return state

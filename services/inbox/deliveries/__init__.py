@@ -84,7 +84,7 @@ def worker_component(settings: InboxSettings | None = None) -> Component:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url(), pool_size=4)
+        engine = create_engine(settings.resolved_database_url(), max_connections=8)
         sessions = session_factory(engine)
         bus = await Bus.from_settings(settings, name="webhooks")
         timeout = settings.webhook_timeout_seconds
