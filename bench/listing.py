@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import socket
 import tempfile
 import time
@@ -27,6 +28,7 @@ from urllib.parse import urlencode
 import aiohttp
 import asyncpg
 import orjson
+import psutil
 from fastapi import FastAPI, Response
 from sqlalchemy import event, text
 
@@ -330,6 +332,62 @@ class Measured:
     title: str
     result: ReadResult
     sql_ms: float | None = None
+    cores: Cores | None = None
+
+
+@dataclass(frozen=True)
+class Cores:
+    """How many cores each part used on average during a load run (CPU seconds per second)."""
+
+    server: float
+    database: float
+    load: float
+
+    def __str__(self) -> str:
+        return f"{self.server:.2f} / {self.database:.2f} / {self.load:.2f}"
+
+
+class CpuMeter:
+    """CPU seconds of the server under test, of PostgreSQL (every ``postgres`` process of the
+    machine: the benchmark's database is the only busy one) and of the load generator."""
+
+    def __init__(self, load_pid: int) -> None:
+        self._load = psutil.Process(load_pid)
+        self._server: psutil.Process | None = None
+        self._started = 0.0
+        self._before: dict[str, float] = {}
+
+    def start(self, server_pid: int) -> None:
+        self._server = psutil.Process(server_pid)
+        self._started = time.monotonic()
+        self._before = self._seconds()
+
+    def cores(self) -> Cores:
+        elapsed = time.monotonic() - self._started
+        after = self._seconds()
+        # A process that ended meanwhile is left out; one that started counts from zero.
+        used = {key: seconds - self._before.get(key, 0.0) for key, seconds in after.items()}
+        database = sum(seconds for key, seconds in used.items() if key.startswith("postgres:"))
+        return Cores(used["server"] / elapsed, database / elapsed, used["load"] / elapsed)
+
+    def _seconds(self) -> dict[str, float]:
+        assert self._server is not None
+        seconds = {"server": _cpu(self._server), "load": _cpu(self._load)}
+        for process in _postgres():
+            seconds[f"postgres:{process.pid}"] = _cpu(process)
+        return seconds
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:  # a backend that ended during the run
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _postgres() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
 
 
 @dataclass
@@ -398,7 +456,12 @@ async def measure(
             raw_server.start()
             await _wait_http(f"http://127.0.0.1:{raw_port}/raw/conversations")
             with context.Pool(1) as pool:
-                report = await _drive(pool, stack, raw_port, token, seeded, scale, duration, warmup, progress)
+                assert raw_server.pid is not None
+                meter = CpuMeter(pool.apply(os.getpid))
+                servers = Servers(raw_server.pid, stack.processes[0].pid)
+                report = await _drive(
+                    pool, meter, servers, stack, raw_port, token, seeded, scale, duration, warmup, progress
+                )
             if with_plans:
                 report.explains = "\n\n".join(
                     [await explain(stack.database_url, seeded, s) for s in scenarios(seeded)]
@@ -413,8 +476,18 @@ async def measure(
                 await stack.stop()  # whatever failed, Piazza's processes and the scratch database go
 
 
+@dataclass(frozen=True)
+class Servers:
+    """The processes under test: the raw app's and Piazza's web process."""
+
+    raw: int
+    piazza: int
+
+
 async def _drive(
     pool: Pool,
+    meter: CpuMeter,
+    servers: Servers,
     stack: Stack,
     raw_port: int,
     token: str,
@@ -426,35 +499,43 @@ async def _drive(
 ) -> ListingReport:
     loop = asyncio.get_running_loop()
 
-    async def load(base_url: str, paths: list[str], headers: dict[str, str]) -> ReadResult:
+    async def load(
+        base_url: str, paths: list[str], headers: dict[str, str], server: int
+    ) -> tuple[ReadResult, Cores]:
         plan = ReadPlan(base_url, paths, headers, duration, warmup)
+        meter.start(server)
         result: ReadResult = await loop.run_in_executor(None, pool.apply, run_reads, (plan,))
+        cores = meter.cores()
         if result.errors:
             progress(f"  {result.errors} failed requests, first: {result.first_error}")
-        return result
+        return result, cores
 
-    def line(title: str, result: ReadResult) -> None:
+    def line(title: str, measured: Measured) -> None:
+        result = measured.result
         progress(
             f"  {title}: {result.rate:,.0f} req/s, p50 {result.percentile(0.5):.0f} ms, "
-            f"p95 {result.percentile(0.95):.0f} ms, p99 {result.percentile(0.99):.0f} ms"
+            f"p95 {result.percentile(0.95):.0f} ms, p99 {result.percentile(0.99):.0f} ms, "
+            f"cores server / database / load {measured.cores}"
         )
 
     raw_url = f"http://127.0.0.1:{raw_port}"
     raw_runs: list[Measured] = []
     piazza: list[Measured] = []
     progress("raw limit: asyncpg 50-row select served by FastAPI + orjson…")
-    raw_runs.append(Measured("raw, before", await load(raw_url, ["/raw/conversations"], {})))
-    line("raw", raw_runs[-1].result)
+    result, cores = await load(raw_url, ["/raw/conversations"], {}, servers.raw)
+    raw_runs.append(Measured("raw, before", result, cores=cores))
+    line("raw", raw_runs[-1])
     auth = {"Authorization": f"Bearer {token}"}
     for scenario in scenarios(seeded):
         progress(f"GET /v1/conversations {scenario.title}…")
         paths = [f"/v1/conversations?{_query_string(q)}" for q in scenario.queries]
-        result = await load(stack.url, paths, auth)
-        line(scenario.title, result)
+        result, cores = await load(stack.url, paths, auth, servers.piazza)
         sql = await sql_times(stack.database_url, seeded, scenario)
-        piazza.append(Measured(scenario.title, result, sum(sql) / len(sql)))
-    raw_runs.append(Measured("raw, after", await load(raw_url, ["/raw/conversations"], {})))
-    line("raw again", raw_runs[-1].result)
+        piazza.append(Measured(scenario.title, result, sum(sql) / len(sql), cores))
+        line(scenario.title, piazza[-1])
+    result, cores = await load(raw_url, ["/raw/conversations"], {}, servers.raw)
+    raw_runs.append(Measured("raw, after", result, cores=cores))
+    line("raw again", raw_runs[-1])
     return ListingReport(scale, seeded, duration, raw_runs, piazza)
 
 
@@ -476,15 +557,16 @@ def render(report: ListingReport, header: str) -> str:
         f"(of which {seeded.index_seconds:.0f} s rebuilding indexes). {CLIENTS} concurrent clients, "
         f"{report.duration:.0f} s per scenario, first page of {PAGE}, read as an agent (unread counts included).",
         "",
-        "| measure | requests/s | p50 | p95 | p99 | SQL per request | ratio to raw | target (≥ 60 %, p95 ≤ 100 ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| measure | requests/s | p50 | p95 | p99 | SQL per request | CPU per request: server / database "
+        "| cores used: server / database / load | ratio to raw | target (≥ 60 %, p95 ≤ 100 ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for measured in report.raw:
         result = measured.result
         lines.append(
             f"| raw limit ({measured.title}): asyncpg 50-row indexed select, FastAPI + orjson | "
             f"{result.rate:,.0f} | {_ms(result.percentile(0.5))} | {_ms(result.percentile(0.95))} | "
-            f"{_ms(result.percentile(0.99))} | | | |"
+            f"{_ms(result.percentile(0.99))} | | {_per_request(measured)} | {measured.cores or 'n/a'} | | |"
         )
     for measured in report.piazza:
         result = measured.result
@@ -494,10 +576,19 @@ def render(report: ListingReport, header: str) -> str:
         errors = f" ({result.errors} failed)" if result.errors else ""
         lines.append(
             f"| Piazza {measured.title}{errors} | {result.rate:,.0f} | {_ms(result.percentile(0.5))} | "
-            f"{_ms(p95)} | {_ms(result.percentile(0.99))} | {_ms(measured.sql_ms)} | {ratio:.0%} | "
+            f"{_ms(p95)} | {_ms(result.percentile(0.99))} | {_ms(measured.sql_ms)} | {_per_request(measured)} | "
+            f"{measured.cores or 'n/a'} | {ratio:.0%} | "
             f"{'met' if met else '**not met**'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _per_request(measured: Measured) -> str:
+    """Milliseconds of CPU one request cost the server and the database."""
+    rate, cores = measured.result.rate, measured.cores
+    if cores is None or not rate:
+        return "n/a"
+    return f"{1000 * cores.server / rate:.2f} / {1000 * cores.database / rate:.2f} ms"
 
 
 def _ms(value: float | None) -> str:

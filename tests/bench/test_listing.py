@@ -76,6 +76,13 @@ async def test_the_listing_benchmark_runs_every_scenario_against_piazza_and_the_
         assert measured.result.ok > 0
         assert measured.sql_ms is not None
         assert measured.sql_ms > 0
+    for measured in [*report.raw, *report.piazza]:
+        # The server under test answered every request, so it used CPU; the database too.
+        assert measured.cores is not None
+        assert measured.cores.server > 0
+        assert measured.cores.database > 0
+        assert measured.cores.load > 0
     section = listing.render(report, "### heading")
     assert all(title in section for title in titles)
     assert "ratio to raw" in section
+    assert "CPU per request: server / database" in section

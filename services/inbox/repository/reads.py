@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
@@ -62,10 +62,9 @@ class ConversationFilter:
     """Only conversations whose sentiment is one of these labels."""
 
 
-@dataclass(frozen=True)
-class ConversationRow:
-    """A conversation with the content of its newest visible message (for the preview), its labels and
-    the caller's unread count (None when the caller is not a user).
+class ConversationRow(NamedTuple):
+    """A conversation with the content of its newest visible message (for the preview), its labels
+    (``{id, name, color}``) and the caller's unread count (None when the caller is not a user).
 
     ``conversation`` is a row of the ``conversations`` table (its columns as attributes, like a
     ``Conversation``): lists read plain rows, several times cheaper than ORM objects.
@@ -74,7 +73,7 @@ class ConversationRow:
     conversation: Any
     latest_text: str | None
     latest_attachments: list[Any] | None
-    labels: list[Any] = field(default_factory=list)
+    labels: list[dict[str, Any]]
     unread_count: int | None = None
 
 
@@ -141,12 +140,16 @@ def _unread_count() -> Any:
     (correlated). Built once, with the user as a bound parameter: building it per request (an alias
     of ``messages``) cost more CPU than running it."""
     message = aliased(Message)
+    # The read mark is looked up once per conversation (correlated to the conversation, not to each
+    # message), so the count scans only the messages after it by the (conversation, occurred_at)
+    # index: correlated to the message, it was looked up again for every message of the conversation.
     read_up_to = (
         select(ConversationRead.read_up_to)
         .where(
             ConversationRead.user_id == bindparam("reader", type_=Uuid()),
-            ConversationRead.conversation_id == message.conversation_id,
+            ConversationRead.conversation_id == Conversation.id,
         )
+        .correlate(Conversation)
         .scalar_subquery()
     )
     return (
@@ -193,32 +196,23 @@ def row_params(reader: UUID | None) -> dict[str, Any]:
 
 def shaped_rows(rows: Sequence[Any], reader: UUID | None = None) -> list[ConversationRow]:
     """Rows of :func:`conversation_rows` as :class:`ConversationRow`."""
-    return [
-        ConversationRow(
-            row,
-            row.preview_text,
-            row.preview_attachments,
-            [_label(entry) for entry in row.label_list or ()],
-            row.unread if reader is not None else None,
+    shaped = []
+    for row in rows:
+        text, attachments, labels, unread = row[-4:]  # the columns conversation_rows adds, in order
+        shaped.append(
+            ConversationRow(
+                row, text, attachments, _label_entries(labels), unread if reader is not None else None
+            )
         )
-        for row in rows
-    ]
+    return shaped
 
 
-@dataclass(frozen=True)
-class LabelEntry:
-    """A label as a conversation shows it (its id as the API writes ids)."""
-
-    id: str
-    name: str
-    color: str | None
-
-
-def _label(entry: dict[str, Any]) -> LabelEntry:
-    label_id = str(entry["id"])
-    if "-" not in label_id:  # SQLite writes UUIDs as 32 hex digits, PostgreSQL with dashes
-        label_id = str(UUID(label_id))
-    return LabelEntry(label_id, entry["name"], entry["color"])
+def _label_entries(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A conversation's labels with their ids as the API writes ids: SQLite writes UUIDs as 32 hex
+    digits, PostgreSQL with dashes (its entries pass as they are)."""
+    if not entries:
+        return []
+    return [entry if "-" in entry["id"] else {**entry, "id": str(UUID(entry["id"]))} for entry in entries]
 
 
 def conversation_filters(
