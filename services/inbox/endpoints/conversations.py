@@ -90,9 +90,22 @@ def _columns(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return itemgetter(*(fields.index(name) for name in _COLUMNS))
 
 
-def conversation_fields(row: ConversationRow, now: datetime | None = None) -> dict[str, Any]:
-    """A conversation as the fields of ``ConversationOut``, ready for JSON (``orjson``); ``now``
-    tells whether a claim has lapsed (one clock for a whole page)."""
+def conversations_fields(rows: Sequence[ConversationRow]) -> list[dict[str, Any]]:
+    """Conversations as the fields of ``ConversationOut``, ready for JSON (``orjson``): a page's rows
+    share one clock (whether a claim has lapsed) and one way of reading their columns."""
+    if not rows:
+        return []
+    now = utcnow()
+    columns = _columns(rows[0].conversation._fields)  # built per call: once per page, not per row
+    return [_conversation_fields(row, columns(row.conversation), now) for row in rows]
+
+
+def conversation_fields(row: ConversationRow) -> dict[str, Any]:
+    """A conversation as the fields of ``ConversationOut``, ready for JSON (``orjson``)."""
+    return conversations_fields([row])[0]
+
+
+def _conversation_fields(row: ConversationRow, values: tuple[Any, ...], now: datetime) -> dict[str, Any]:
     conversation = row.conversation
     (
         conversation_id,
@@ -114,8 +127,8 @@ def conversation_fields(row: ConversationRow, now: datetime | None = None) -> di
         version,
         created_at,
         updated_at,
-    ) = _columns(conversation._fields)(conversation)
-    held = live_claim(conversation, now or utcnow())
+    ) = values
+    held = live_claim(conversation, now)
     return {
         "id": conversation_id,
         "channel_id": channel_id,
@@ -341,10 +354,7 @@ async def list_conversations(
     page = rows[:limit]
     last = page[-1].conversation if page else None
     next_cursor = encode_cursor(last.last_activity_at, last.id) if last else cursor
-    now = utcnow()
-    return json_page(
-        [conversation_fields(c, now) for c in page], has_more=len(rows) > limit, next_cursor=next_cursor
-    )
+    return json_page(conversations_fields(page), has_more=len(rows) > limit, next_cursor=next_cursor)
 
 
 @router.get("/conversations/counts")
