@@ -340,11 +340,16 @@ class Cores:
     """How many cores each part used on average during a load run (CPU seconds per second)."""
 
     server: float
-    database: float
+    database: float | None
+    """None when no PostgreSQL process is visible from here (another host, or another PID namespace)."""
     load: float
 
     def __str__(self) -> str:
-        return f"{self.server:.2f} / {self.database:.2f} / {self.load:.2f}"
+        return f"{self.server:.2f} / {_or_na(self.database)} / {self.load:.2f}"
+
+
+def _or_na(value: float | None, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.2f}{unit}"
 
 
 class CpuMeter:
@@ -367,8 +372,9 @@ class CpuMeter:
         after = self._seconds()
         # A process that ended meanwhile is left out; one that started counts from zero.
         used = {key: seconds - self._before.get(key, 0.0) for key, seconds in after.items()}
-        database = sum(seconds for key, seconds in used.items() if key.startswith("postgres:"))
-        return Cores(used["server"] / elapsed, database / elapsed, used["load"] / elapsed)
+        backends = [seconds for key, seconds in used.items() if key.startswith("postgres:")]
+        database = sum(backends) / elapsed if backends else None
+        return Cores(used["server"] / elapsed, database, used["load"] / elapsed)
 
     def _seconds(self) -> dict[str, float]:
         assert self._server is not None
@@ -588,7 +594,8 @@ def _per_request(measured: Measured) -> str:
     rate, cores = measured.result.rate, measured.cores
     if cores is None or not rate:
         return "n/a"
-    return f"{1000 * cores.server / rate:.2f} / {1000 * cores.database / rate:.2f} ms"
+    database = None if cores.database is None else 1000 * cores.database / rate
+    return f"{1000 * cores.server / rate:.2f} / {_or_na(database)} ms"
 
 
 def _ms(value: float | None) -> str:

@@ -77,12 +77,24 @@ async def test_the_listing_benchmark_runs_every_scenario_against_piazza_and_the_
         assert measured.sql_ms is not None
         assert measured.sql_ms > 0
     for measured in [*report.raw, *report.piazza]:
-        # The server under test answered every request, so it used CPU; the database too.
+        # The server under test answered every request, so it used CPU. The database's share is
+        # None when its processes cannot be seen from here (CI may run PostgreSQL outside this PID
+        # namespace); CPU time is counted in 10 ms ticks, too coarse to require it of so short a run.
         assert measured.cores is not None
         assert measured.cores.server > 0
-        assert measured.cores.database > 0
         assert measured.cores.load > 0
+        assert measured.cores.database is None or measured.cores.database >= 0
     section = listing.render(report, "### heading")
     assert all(title in section for title in titles)
     assert "ratio to raw" in section
     assert "CPU per request: server / database" in section
+
+
+def test_cpu_per_request_is_not_available_when_the_database_cannot_be_seen() -> None:
+    result = listing.ReadResult(ok=500, seconds=1.0)
+    seen = listing.Measured("raw", result, cores=listing.Cores(server=0.5, database=0.1, load=0.2))
+    unseen = listing.Measured("raw", result, cores=listing.Cores(server=0.5, database=None, load=0.2))
+
+    assert listing._per_request(seen) == "1.00 / 0.20 ms"
+    assert listing._per_request(unseen) == "1.00 / n/a ms"
+    assert str(unseen.cores) == "0.50 / n/a / 0.20"
