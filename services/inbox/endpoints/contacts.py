@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import AgentDep, PrincipalDep, StateDep
-from services.inbox.endpoints.conversations import conversation_out
+from services.inbox.endpoints.shapes import conversation_out
 from services.inbox.errors import InvalidCursor
 from services.inbox.models import ContactMerge, Identity
 from services.inbox.outbox import publish_outbox

@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
-from operator import itemgetter
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import PrincipalDep, StateDep
+from services.inbox.endpoints.shapes import conversation_out, conversations_fields, json_page, message_out
 from services.inbox.errors import InvalidCursor, NoUser
-from services.inbox.models import Message
 from services.inbox.outbox import publish_outbox
 from services.inbox.repository import workflow as workflow_repo
-from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
+from services.inbox.repository.reads import ConversationFilter
 from services.inbox.repository.search import terms as search_terms
 from services.inbox.schemas import (
-    AuthorOut,
     ConversationOut,
-    DeliveryOut,
     MessageHistoryOut,
     MessageOut,
     Page,
-    ReplyToOut,
     RevisionOut,
 )
-from services.inbox.schemas.sentiment import MessageSentimentOut
 from services.inbox.schemas.workflow import CountsOut
 from services.inbox.service import conversations as service
 from services.inbox.service import outbound
 from services.inbox.service.access import Principal, Role
-from services.inbox.service.claims import live_claim
 from services.inbox.state import InboxState
 from shared.bus.client import BusUnavailable
 from shared.errors import BadRequest, ValidationFailed
@@ -57,180 +49,6 @@ SentimentQuery = Annotated[
         "labels with commas for several."
     ),
 ]
-
-
-_COLUMNS = (
-    "id",
-    "channel_id",
-    "external_id",
-    "title",
-    "status",
-    "snoozed_until",
-    "status_changed_at",
-    "assignee_id",
-    "team_id",
-    "priority",
-    "last_activity_at",
-    "last_inbound_at",
-    "first_response_at",
-    "resolved_at",
-    "first_resolved_at",
-    "sentiment",
-    "version",
-    "created_at",
-    "updated_at",
-)
-"""The conversation columns a conversation shows as they are."""
-
-
-@cache
-def _columns(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """The :data:`_COLUMNS` of a row with these fields, in one call: reading fifty rows' columns by
-    attribute was a fifth of a list page's CPU, seven times what this costs."""
-    return itemgetter(*(fields.index(name) for name in _COLUMNS))
-
-
-def conversations_fields(rows: Sequence[ConversationRow]) -> list[dict[str, Any]]:
-    """Conversations as the fields of ``ConversationOut``, ready for JSON (``orjson``): a page's rows
-    share one clock (whether a claim has lapsed) and one way of reading their columns."""
-    if not rows:
-        return []
-    now = utcnow()
-    columns = _columns(rows[0].conversation._fields)  # built per call: once per page, not per row
-    return [_conversation_fields(row, columns(row.conversation), now) for row in rows]
-
-
-def conversation_fields(row: ConversationRow) -> dict[str, Any]:
-    """A conversation as the fields of ``ConversationOut``, ready for JSON (``orjson``)."""
-    return conversations_fields([row])[0]
-
-
-def _conversation_fields(row: ConversationRow, values: tuple[Any, ...], now: datetime) -> dict[str, Any]:
-    conversation = row.conversation
-    (
-        conversation_id,
-        channel_id,
-        external_id,
-        title,
-        status,
-        snoozed_until,
-        status_changed_at,
-        assignee_id,
-        team_id,
-        priority,
-        last_activity_at,
-        last_inbound_at,
-        first_response_at,
-        resolved_at,
-        first_resolved_at,
-        sentiment,
-        version,
-        created_at,
-        updated_at,
-    ) = values
-    held = live_claim(conversation, now)
-    return {
-        "id": conversation_id,
-        "channel_id": channel_id,
-        "external_id": external_id,
-        "title": title,
-        "status": status,
-        "snoozed_until": snoozed_until,
-        "status_changed_at": status_changed_at,
-        "assignee_id": assignee_id,
-        "team_id": team_id,
-        "priority": priority,
-        "labels": row.labels,
-        "claim": {"user_id": held[0], "expires_at": held[1]} if held else None,
-        "unread_count": row.unread_count,
-        "last_activity_at": last_activity_at,
-        "last_inbound_at": last_inbound_at,
-        "last_message_preview": service.preview(row),
-        "first_response_at": first_response_at,
-        "resolved_at": resolved_at,
-        "first_resolved_at": first_resolved_at,
-        "sentiment": sentiment,
-        "version": version,
-        "created_at": created_at,
-        "updated_at": updated_at,
-    }
-
-
-def conversation_out(row: ConversationRow) -> ConversationOut:
-    """The API shape of a conversation."""
-    return ConversationOut.model_validate(conversation_fields(row))
-
-
-def json_page(rows: list[dict[str, Any]], *, has_more: bool, next_cursor: str | None) -> Response:
-    """A ``Page`` written straight to JSON: a list page of fifty conversations spent more CPU building
-    and validating response models than the database spent answering. The fields are the response
-    model's, which the route still declares (tests hold the two equal)."""
-    body = {"data": rows, "has_more": has_more, "next_cursor": next_cursor}
-    # default=str: asyncpg hands back UUIDs of its own type, which orjson does not know.
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z, default=str), media_type="application/json")
-
-
-_conversation = conversation_out
-
-
-def message_out(row: MessageRow) -> MessageOut:
-    """The API shape of a message."""
-    return _message(row)
-
-
-def _message(row: MessageRow) -> MessageOut:
-    message, author = row.message, row.author
-    return MessageOut(
-        id=message.id,
-        conversation_id=message.conversation_id,
-        channel_id=message.channel_id,
-        external_id=message.external_id,
-        direction=message.direction,
-        sent_by_user_id=message.sent_by_user_id,
-        author=AuthorOut(
-            identity_id=author.id,
-            contact_id=author.contact_id,
-            namespace=author.namespace,
-            external_id=author.external_id,
-            handle=author.handle,
-            name=author.display_name,
-        )
-        if author is not None
-        else None,
-        text=message.text,
-        attachments=message.attachments,
-        reply_to=ReplyToOut(external_id=message.reply_to_external_id, message_id=row.reply_to_id)
-        if message.reply_to_external_id
-        else None,
-        reactions=row.reactions,
-        delivery=DeliveryOut.model_validate(
-            {"status": message.delivery_status, "error": message.delivery_error}
-        )
-        if message.delivery_status
-        else None,
-        meta=message.meta,
-        sentiment=_sentiment(message),
-        sent_at=message.sent_at,
-        edited_at=message.edited_at,
-        deleted_at=message.deleted_at,
-        created_at=message.created_at,
-    )
-
-
-def _sentiment(message: Message) -> MessageSentimentOut | None:
-    label = message.sentiment_correction or message.sentiment
-    if message.direction != "inbound" or label is None:
-        return None
-    return MessageSentimentOut.model_validate(
-        {
-            "label": label,
-            "score": message.sentiment_score,
-            "language": message.language,
-            "corrected": message.sentiment_correction is not None,
-            "corrected_by": message.sentiment_corrected_by,
-            "corrected_at": message.sentiment_corrected_at,
-        }
-    )
 
 
 def sentiment_labels(raw: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -384,7 +202,7 @@ async def get_conversation(
             session, principal.workspace_id, conversation_id, principal.user_id
         )
     response.headers["ETag"] = f'"{conversation.conversation.version}"'
-    return _conversation(conversation)
+    return conversation_out(conversation)
 
 
 @router.get("/conversations/{conversation_id}/messages")
@@ -415,7 +233,7 @@ async def list_messages(
     last = page[-1].message if page else None
     next_cursor = encode_cursor(last.occurred_at, last.received_seq) if last else cursor
     return Page[MessageOut](
-        data=[_message(r) for r in page], has_more=len(rows) > limit, next_cursor=next_cursor
+        data=[message_out(r) for r in page], has_more=len(rows) > limit, next_cursor=next_cursor
     )
 
 
@@ -442,7 +260,7 @@ async def get_message(message_id: UUID, principal: PrincipalDep, state: StateDep
     """One message; follow a reply's ``delivery`` here until it is ``sent`` or ``failed``."""
     async with state.reading() as session:
         row = await service.get_message(session, principal.workspace_id, message_id)
-    return _message(row)
+    return message_out(row)
 
 
 @router.get("/messages/{message_id}/history")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
 from services.inbox.dependencies import AdminDep, AgentDep, StateDep
-from services.inbox.endpoints.conversations import message_out
+from services.inbox.endpoints.shapes import message_out
 from services.inbox.errors import InvalidCursor, MessageNotFound
 from services.inbox.models import AuditEntry
 from services.inbox.outbox import publish_outbox
@@ -148,7 +148,10 @@ async def delete_message(message_id: UUID, principal: AgentDep, state: StateDep)
     if message.deleted_at is not None:
         raise Conflict("The message is already deleted.", code="already_deleted")
     if message.external_id.startswith("piazza:"):
-        raise BadRequest("That reply has not reached the platform; there is nothing to delete there yet.")
+        raise BadRequest(
+            outbound.in_private_thread(message, "delete")
+            or "That reply has not reached the platform; there is nothing to delete there yet."
+        )
     return await _moderate(
         state,
         principal.workspace_id,

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from services.inbox.dependencies import AgentDep, StateDep
-from services.inbox.endpoints.conversations import conversation_out, message_out
+from services.inbox.endpoints.shapes import conversation_out, message_out
 from services.inbox.endpoints.workflow import IfMatch, expected_version, publish
 from services.inbox.schemas import SentimentCorrectionOut
 from services.inbox.schemas.sentiment import SentimentCorrection

@@ -11,12 +11,8 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response, status
 
 from services.inbox.dependencies import AgentDep, PrincipalDep, StateDep
-from services.inbox.endpoints.conversations import (
-    conversation_filter,
-    conversation_out,
-    cursor_position,
-    message_out,
-)
+from services.inbox.endpoints.conversations import conversation_filter, cursor_position
+from services.inbox.endpoints.shapes import conversation_out, message_out
 from services.inbox.outbox import publish_outbox
 from services.inbox.repository import reads
 from services.inbox.repository.reads import MessageRow

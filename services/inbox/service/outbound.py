@@ -135,7 +135,10 @@ async def send_reply(
         if target is None or target.conversation_id != conversation.id:
             raise MessageNotFound(f"message {reply_to_message_id} is not in this conversation")
         if target.external_id.startswith("piazza:"):
-            raise BadRequest("That reply has not reached the platform yet; reply to it once it is sent.")
+            raise BadRequest(
+                in_private_thread(target, "reply")
+                or "That reply has not reached the platform yet; reply to it once it is sent."
+            )
     if channel.type == "reddit" and len(text) > REDDIT_TEXT_LIMIT:
         raise BadRequest(
             f"Reddit takes at most {REDDIT_TEXT_LIMIT:,} characters; this reply has {len(text):,}.",
@@ -186,6 +189,18 @@ async def send_reply(
         ),
     )
     return message, await _queue(session, command_subject("reply", channel.id), command, now)
+
+
+def in_private_thread(message: Message, action: str) -> str | None:
+    """For a private reply (whose platform copy is the first message of a conversation of its own,
+    see ``mark_sent``): where to ``action`` it instead."""
+    recipient = message.meta.get("private_to")
+    if not recipient:
+        return None
+    return (
+        f"That private reply started a private thread with u/{recipient}, which is a conversation of "
+        f"its own in Piazza: {action} its copy there."
+    )
 
 
 REDDIT_TEXT_LIMIT = 10_000

@@ -149,6 +149,12 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
     assert private[0]["conversation_id"] != comment["conversation_id"]
     public = await messages_of(api, tenant, thread["channel"]["id"], thread["post"].fullname, 3)
     assert [m["id"] for m in public] == [*(m["id"] for m in thread["messages"]), sent["id"]]
+    # The reply in the public conversation points to its copy for answering or deleting it.
+    answer = await _reply(api, tenant, sent, "And one more thing.")
+    delete = await api.post(f"/v1/messages/{sent['id']}/delete", headers=tenant.auth)
+    for refused in (answer, delete):
+        assert refused.status_code == 400, refused.text
+        assert "private thread with u/bob" in refused.json()["detail"]
 
 
 async def test_bad_replies_are_400_before_anything_is_sent(
