@@ -216,15 +216,15 @@ def _label_entries(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]
 
 
 def conversation_filters(
-    dialect: str, workspace_id: UUID, where: ConversationFilter
+    dialect: str, workspace_id: UUID, where: ConversationFilter, *, common_search: bool = False
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a conversation filter, for a select over ``conversations``."""
+    """The WHERE clauses of a conversation filter, for a select over ``conversations``;
+    ``common_search``: the search's words are common (:func:`search.common`)."""
     clauses: list[ColumnElement[bool]] = [Conversation.workspace_id == workspace_id]
     if where.q is not None:
-        words = search.terms(where.q)
-        if not words:
-            raise ValueError("a search query needs at least one word")
-        clauses.append(search.conversation_matches(dialect, workspace_id, words))
+        clauses.append(
+            search.conversation_matches(dialect, workspace_id, _search_words(where.q), common=common_search)
+        )
     if where.status is not None:
         clauses.append(Conversation.status == where.status)
     if where.channel_id is not None:
@@ -284,11 +284,25 @@ async def list_conversations(
     """Conversations by last activity, newest first, strictly after the keyset position ``before``;
     ``reader`` is the user whose unread counts to give."""
     dialect = session.get_bind().dialect.name
-    query = conversation_rows(dialect, reader).where(*conversation_filters(dialect, workspace_id, where))
-    query = newest_first(query, before, limit)
     # Plain rows off the connection: the session's ORM result handling is a tenth of a page's cost.
     connection = await session.connection()
+    common = (
+        where.q is not None
+        and dialect == "postgresql"
+        and await search.common(connection, _search_words(where.q))
+    )
+    query = conversation_rows(dialect, reader).where(
+        *conversation_filters(dialect, workspace_id, where, common_search=common)
+    )
+    query = newest_first(query, before, limit)
     return shaped_rows((await connection.execute(query, row_params(reader))).all(), reader)
+
+
+def _search_words(q: str) -> list[str]:
+    words = search.terms(q)
+    if not words:
+        raise ValueError("a search query needs at least one word")
+    return words
 
 
 async def filtered_ids(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.inbox.repository import search
 from services.inbox.service.access import Role
 from shared.events import utcnow
 from tests.support import (
@@ -24,6 +25,22 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True, params=["chosen", "walk", "collect"])
+def strategy(request: pytest.FixtureRequest, backend: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every search runs as the list chooses it and, on PostgreSQL, with each way forced: walking the
+    conversations newest first (common words) and collecting every match first (the rest)."""
+    if request.param != "chosen":
+        if backend != "postgresql":
+            pytest.skip("SQLite searches one way")
+        forced = request.param == "walk"
+
+        async def choose(_connection: object, _words: list[str]) -> bool:
+            return forced
+
+        monkeypatch.setattr(search, "common", choose)
+    return str(request.param)
 
 
 async def _stored(api: httpx.AsyncClient, tenant: Tenant, channel: Channel, count: int) -> dict[str, str]:
