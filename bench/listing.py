@@ -39,7 +39,7 @@ from services.inbox.endpoints.conversations import conversation_filter
 from services.inbox.repository import reads
 from services.inbox.service import access
 from services.inbox.service.users import create_user
-from shared.db import create_engine, read_session_factory, session_factory
+from shared.db import create_engine, session_factory
 from shared.events import utcnow
 
 CLIENTS = 32
@@ -269,9 +269,9 @@ async def sql_times(database_url: str, seeded: Seeded, scenario: Scenario) -> li
         for query in scenario.queries:
             where = conversation_filter(principal, **query)
             captured.clear()
-            async with read_session_factory(engine)() as session:
+            async with engine.connect() as connection:
                 await reads.list_conversations(
-                    session, seeded.workspace_id, where, None, PAGE + 1, seeded.user_id
+                    connection, seeded.workspace_id, where, None, PAGE + 1, seeded.user_id
                 )
             # A search's own EXPLAIN (how common its words are) is a plan, not a query to explain.
             statements = [(sql, params) for sql, params in captured if not sql.startswith("EXPLAIN")]
@@ -302,10 +302,10 @@ async def explain(database_url: str, seeded: Seeded, scenario: Scenario) -> str:
     out: list[str] = []
     try:
         for query in scenario.queries[:1] if scenario.key != "search" else scenario.queries:
-            async with read_session_factory(engine)() as session:
+            async with engine.connect() as connection:
                 captured.clear()
                 await reads.list_conversations(
-                    session,
+                    connection,
                     seeded.workspace_id,
                     conversation_filter(principal, **query),
                     None,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 from cachetools import TTLCache
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.inbox.config import InboxSettings
 from services.inbox.service.access import Principal
@@ -53,6 +54,17 @@ class InboxState:
         """A session in a transaction, committed when the block succeeds."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @cached_property
+    def _autocommit(self) -> AsyncEngine:
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for reads (no session, no surrounding transaction): setting up and
+        closing a session was a twentieth of a list page's CPU."""
+        async with self._autocommit.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

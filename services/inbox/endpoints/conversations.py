@@ -165,9 +165,9 @@ async def list_conversations(
         updated_since=updated_since,
         sentiment=sentiment,
     )
-    async with state.reading() as session:
+    async with state.read_connection() as connection:
         rows = await service.list_conversations(
-            session, principal.workspace_id, where, before, limit + 1, principal.user_id
+            connection, principal.workspace_id, where, before, limit + 1, principal.user_id
         )
     page = rows[:limit]
     last = page[-1].conversation if page else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.inbox.errors import ContactNotFound, ConversationNotFound, MessageNotFound
 from services.inbox.models import Contact, Identity, Message, MessageRevision
@@ -25,7 +25,7 @@ def preview(row: ConversationRow) -> str | None:
 
 
 async def list_conversations(
-    session: AsyncSession,
+    connection: AsyncConnection,
     workspace_id: UUID,
     where: ConversationFilter,
     before: tuple[datetime, UUID] | None,
@@ -33,7 +33,7 @@ async def list_conversations(
     reader: UUID | None = None,
 ) -> list[ConversationRow]:
     """A page of conversations, most recent activity first (with ``reader``'s unread counts)."""
-    return await repo.list_conversations(session, workspace_id, where, before, limit, reader)
+    return await repo.list_conversations(connection, workspace_id, where, before, limit, reader)
 
 
 async def get_conversation(
