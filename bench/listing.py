@@ -273,8 +273,7 @@ async def sql_times(database_url: str, seeded: Seeded, scenario: Scenario) -> li
                 await reads.list_conversations(
                     connection, seeded.workspace_id, where, None, PAGE + 1, seeded.user_id
                 )
-            # A search's own EXPLAIN (how common its words are) is a plan, not a query to explain.
-            statements = [(sql, params) for sql, params in captured if not sql.startswith("EXPLAIN")]
+            statements = _explainable(captured)
             total = 0.0
             async with engine.connect() as connection:
                 raw = (await connection.get_raw_connection()).driver_connection
@@ -291,6 +290,12 @@ async def sql_times(database_url: str, seeded: Seeded, scenario: Scenario) -> li
     finally:
         await engine.dispose()
     return times
+
+
+def _explainable(captured: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The statements a request ran, but a search's own EXPLAIN (how common its words are): a plan,
+    not a query to explain."""
+    return [(sql, params) for sql, params in captured if not sql.startswith("EXPLAIN")]
 
 
 async def explain(database_url: str, seeded: Seeded, scenario: Scenario) -> str:
@@ -315,7 +320,7 @@ async def explain(database_url: str, seeded: Seeded, scenario: Scenario) -> str:
             async with engine.connect() as connection:
                 raw = (await connection.get_raw_connection()).driver_connection
                 assert raw is not None
-                for statement, parameters in [c for c in captured if not c[0].startswith("EXPLAIN")]:
+                for statement, parameters in _explainable(captured):
                     rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *parameters)
                     out.append(f"-- {scenario.key} {query}\n{statement}\n" + "\n".join(r[0] for r in rows))
     finally:
@@ -349,8 +354,8 @@ class Cores:
         return f"{self.server:.2f} / {_or_na(self.database)} / {self.load:.2f}"
 
 
-def _or_na(value: float | None, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.2f}{unit}"
+def _or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 class CpuMeter:

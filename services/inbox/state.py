@@ -16,6 +16,7 @@ from services.inbox.service.access import Principal
 from shared.bus.client import Bus
 from shared.channels import ChannelDirectory, ChannelHealthBoard
 from shared.crypto import SecretBox
+from shared.db import read_engine
 from shared.platforms.reddit.client import RedditClient, RedditCredentials
 from shared.platforms.telegram.client import TelegramClient
 
@@ -56,14 +57,14 @@ class InboxState:
             yield session
 
     @cached_property
-    def _autocommit(self) -> AsyncEngine:
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+    def _read_engine(self) -> AsyncEngine:
+        return read_engine(self.engine)
 
     @asynccontextmanager
     async def read_connection(self) -> AsyncIterator[AsyncConnection]:
         """A bare connection for reads (no session, no surrounding transaction): setting up and
         closing a session was a twentieth of a list page's CPU."""
-        async with self._autocommit.connect() as connection:
+        async with self._read_engine.connect() as connection:
             yield connection
 
     @asynccontextmanager

@@ -1,6 +1,6 @@
 """Database plumbing: engines, column types, upserts, migrations and error classification."""
 
-from shared.db.engine import create_engine, read_session_factory, session_factory
+from shared.db.engine import create_engine, read_engine, read_session_factory, session_factory
 from shared.db.errors import is_transient_db_error
 from shared.db.types import NAMING_CONVENTION, JSONType, UTCDateTime
 from shared.db.upsert import insert_for
@@ -12,6 +12,7 @@ __all__ = [
     "create_engine",
     "insert_for",
     "is_transient_db_error",
+    "read_engine",
     "read_session_factory",
     "session_factory",
 ]

@@ -89,9 +89,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine's connections for reads only: each statement runs on its own, with no BEGIN/COMMIT
+    round trips (same pool)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for requests that only read: each statement runs on its own, with no BEGIN/COMMIT
-    round trips. Use them where one statement answers, or where statements need not agree."""
-    return async_sessionmaker(
-        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False
-    )
+    """Sessions for requests that only read (:func:`read_engine`). Use them where one statement
+    answers, or where statements need not agree."""
+    return async_sessionmaker(read_engine(engine), expire_on_commit=False, autoflush=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -267,17 +267,19 @@ async def fill_channels(
 
 
 async def current_labels(
-    session: AsyncSession, conversation_ids: Iterable[uuid.UUID]
+    session: AsyncSession, conversation_ids: Iterable[uuid.UUID], among: Collection[str] | None = None
 ) -> dict[uuid.UUID, set[str]]:
-    """The labels these conversations carry as the label rollups last counted them."""
-    ids = list(set(conversation_ids))
+    """The labels these conversations carry as the label rollups last counted them (only those
+    ``among`` these, when given)."""
+    ids = sorted(set(conversation_ids))
     labels: dict[uuid.UUID, set[str]] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = await session.execute(
-            select(ConversationLabel.conversation_id, ConversationLabel.label).where(
-                ConversationLabel.conversation_id.in_(ids[start : start + _CHUNK])
-            )
+        query = select(ConversationLabel.conversation_id, ConversationLabel.label).where(
+            ConversationLabel.conversation_id.in_(ids[start : start + _CHUNK])
         )
+        if among is not None:
+            query = query.where(ConversationLabel.label.in_(among))
+        rows = await session.execute(query)
         for conversation, label in rows.all():
             labels.setdefault(conversation, set()).add(label)
     return labels

@@ -33,7 +33,6 @@ from services.analytics.buckets import bucket_of
 from services.analytics.models import (
     Bucket,
     ConversationFact,
-    ConversationLabel,
     HourlyRollup,
     LabelAuthorHour,
     LabelFact,
@@ -41,6 +40,7 @@ from services.analytics.models import (
     MessageFact,
     StatusFact,
 )
+from services.analytics.repository.facts import current_labels
 from shared.db import JSONType, insert_for
 
 _CHUNK = 300
@@ -189,17 +189,7 @@ async def _recount_labels(
             )
         )
     ).all()
-    carried: dict[uuid.UUID, list[str]] = {}
-    conversations = sorted({m[0] for m in messages})
-    for start in range(0, len(conversations), _CHUNK):
-        rows = await session.execute(
-            select(ConversationLabel.conversation_id, ConversationLabel.label).where(
-                ConversationLabel.conversation_id.in_(conversations[start : start + _CHUNK]),
-                ConversationLabel.label.in_(labels),
-            )
-        )
-        for conversation, label in rows.all():
-            carried.setdefault(conversation, []).append(label)
+    carried = await current_labels(session, (m[0] for m in messages), among=labels)
     counts: dict[tuple[str, datetime], Counter[str]] = {}
     authors: set[tuple[str, datetime, str]] = set()
     for conversation, hour, direction, sentiment, author in messages:

@@ -84,7 +84,8 @@ async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
 
 
 async def channels(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
-    """Per channel with traffic in the scope: the summary's figures."""
+    """Per channel with a message, or a conversation opened, resolved or reopened, in the scope:
+    the summary's figures."""
     rows = [
         {"channel_id": channel_id, **figures}
         for channel_id, figures in (await _headlines(session, scope, queries.BY_CHANNEL)).items()

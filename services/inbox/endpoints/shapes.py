@@ -66,11 +66,6 @@ def conversations_fields(rows: Sequence[ConversationRow]) -> list[dict[str, Any]
     return [_conversation_fields(row, columns(row.conversation), now) for row in rows]
 
 
-def conversation_fields(row: ConversationRow) -> dict[str, Any]:
-    """A conversation as the fields of ``ConversationOut``, ready for JSON (``orjson``)."""
-    return conversations_fields([row])[0]
-
-
 def _conversation_fields(row: ConversationRow, values: tuple[Any, ...], now: datetime) -> dict[str, Any]:
     fields = dict(zip(_COLUMNS, values, strict=True))
     held = live_claim(row.conversation, now)
@@ -83,7 +78,7 @@ def _conversation_fields(row: ConversationRow, values: tuple[Any, ...], now: dat
 
 def conversation_out(row: ConversationRow) -> ConversationOut:
     """The API shape of a conversation."""
-    return ConversationOut.model_validate(conversation_fields(row))
+    return ConversationOut.model_validate(conversations_fields([row])[0])
 
 
 def json_page(rows: list[dict[str, Any]], *, has_more: bool, next_cursor: str | None) -> Response:

@@ -89,7 +89,8 @@ def _backfill() -> None:
         labels = "SELECT c.workspace_id, l.value, c.id FROM analytics_conversations c, json_each(c.labels) l"
     op.execute(
         "INSERT INTO analytics_conversation_labels (workspace_id, label, conversation_id) "
-        f"SELECT DISTINCT * FROM ({labels}) AS labelled"
+        # Labels longer than the column are no label ids (facts.LABEL_LENGTH leaves them out too).
+        f"SELECT DISTINCT * FROM ({labels}) AS labelled WHERE length(labelled.value) <= 64"
     )
     effective = "COALESCE(m.corrected_sentiment, m.sentiment)"
     inbound = "m.direction = 'inbound'"
