@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.engine import make_url
 
 from services.inbox.models import (
@@ -43,6 +43,8 @@ from services.inbox.models import (
     User,
     Workspace,
 )
+from services.inbox.repository import list_columns
+from shared.db import create_engine, session_factory
 
 
 def _words(text: str) -> list[str]:
@@ -391,6 +393,7 @@ class _Generator:
                 "resolved_at": thread.times[-1] if resolved else None,
                 "claimed_by_id": None,
                 "claim_expires_at": None,
+                "last_message_preview": None,  # derived once the messages are in (list_columns)
                 "sentiment": rng.choices(("negative", "neutral", "positive", None), (20, 45, 25, 10))[0],
                 "version": rng.randint(1, 6),
                 "created_at": thread.times[0],
@@ -515,6 +518,20 @@ async def _drop_secondary_indexes(connection: asyncpg.Connection) -> list[str]:
     return [row["definition"] for row in rows]
 
 
+async def _derive_list_columns(database_url: str) -> None:
+    """Previews and labels onto every conversation, by the code that keeps them (what ingest and
+    the workflow would have written, had the rows come through them)."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            conversation_ids = list((await session.scalars(select(Conversation.id))).all())
+            labelled = (await session.scalars(select(ConversationLabel.conversation_id).distinct())).all()
+            await list_columns.refresh_previews(session, conversation_ids)
+            await list_columns.refresh_labels(session, set(labelled))
+    finally:
+        await engine.dispose()
+
+
 async def seed(
     database_url: str, workspace_id: uuid.UUID, user_id: uuid.UUID, scale: Scale, *, seed: int = 20261124
 ) -> Seeded:
@@ -569,7 +586,12 @@ async def seed(
                 await connection.execute(definition)
         index_seconds = time.perf_counter() - loaded
         await connection.execute("RESET session_replication_role")
-        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    await _derive_list_columns(database_url)
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
     return Seeded(

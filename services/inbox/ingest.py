@@ -54,8 +54,8 @@ class IngestPlan:
     channel_activity: dict[UUID, datetime] = field(default_factory=dict)
     received: list[Row] = field(default_factory=list)
     """The rows of created messages (``message.received`` events), to announce once stored."""
-    sentiment_conversations: set[UUID] = field(default_factory=set)
-    """Conversations whose messages the plan writes: their sentiment may change."""
+    message_conversations: set[UUID] = field(default_factory=set)
+    """Conversations whose messages the plan writes: their sentiment and preview may change."""
     unscored: list[tuple[UUID, str]] = field(default_factory=list)
     """``(message id, why)`` of texts the analyzer failed on: they are stored without a sentiment."""
 
@@ -108,7 +108,7 @@ def plan_batch(
         message = _message_row(event, workspace_id, conversation_id, message_id, sequence, now)
         if analyzer is not None and message["direction"] == "inbound" and message["text"]:
             _score(plan, analyzer, message)
-        plan.sentiment_conversations.add(conversation_id)
+        plan.message_conversations.add(conversation_id)
         author = getattr(message_ref, "author", None)
         if author is not None:
             message["author_identity_id"] = _add_author(

@@ -160,5 +160,84 @@ async def test_a_store_with_data_upgrades_and_keeps_it(empty_database_url: str) 
             assert conversation.last_inbound_at == now
             assert conversation.status_changed_at == now
             assert (await connection.execute(select(Message.text))).scalar_one() == "hello"
+            assert (conversation.last_message_preview, conversation.labels_json) == ("hello", "[]")
     finally:
         await engine.dispose()
+
+
+async def test_0010_derives_the_list_columns_of_stored_conversations(empty_database_url: str) -> None:
+    """Previews and labels come onto conversations stored before 0010, as the repository derives them."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+    from sqlalchemy import Connection, select
+
+    from services.inbox.models import VERSION_TABLE, Base, Conversation
+
+    [inbox] = [m for m in MIGRATIONS if m.service == "inbox"]
+    engine = create_engine(empty_database_url)
+    now = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    workspace, channel = uuid.uuid4(), uuid.uuid4()
+    texts, media, silent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    labels = {"zeta": uuid.uuid4(), "alpha": uuid.uuid4()}
+
+    def seed(connection: Connection) -> None:
+        def insert(table: str, **values: object) -> None:
+            connection.execute(Base.metadata.tables[table].insert().values(**values))
+
+        def message(conversation: uuid.UUID, number: int, **values: object) -> None:
+            insert(
+                "messages", id=uuid.uuid4(), workspace_id=workspace, channel_id=channel,
+                conversation_id=conversation, external_id=f"m{number}", occurred_at=now + timedelta(minutes=number),
+                received_seq=number, original_saved=False, meta={}, created_at=now, updated_at=now,
+                **{"direction": "inbound", "text": None, "attachments": [], **values},
+            )  # fmt: skip
+
+        insert("workspaces", id=workspace, name="w", created_at=now)
+        insert(
+            "channels", id=channel, workspace_id=workspace, type="webhook", name="c", status="active",
+            config={}, secrets=[], created_at=now, updated_at=now,
+        )  # fmt: skip
+        for conversation in (texts, media, silent):
+            insert(
+                "conversations", id=conversation, workspace_id=workspace, channel_id=channel,
+                external_id=str(conversation), status="open", last_activity_at=now, activity_confirmed=True,
+                version=1, created_at=now, updated_at=now,
+            )  # fmt: skip
+        for name, label in labels.items():
+            insert(
+                "labels", id=label, workspace_id=workspace, name=name, color="#00ff00" if name == "zeta" else None,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            insert("conversation_labels", conversation_id=texts, label_id=label)
+        # The newest visible message: not the later note, not the later deleted one; cut to 280.
+        message(texts, 1, text="x" * 300)
+        message(texts, 2, text="a note", direction="note")
+        message(texts, 3, text="deleted", deleted_at=now)
+        message(media, 4, attachments=[{"type": "photo", "url": "https://example.com/a.jpg"}])
+        message(silent, 5, text="gone", deleted_at=now)
+
+    try:
+        await upgrade(engine, inbox.directory, VERSION_TABLE, "0009")
+        async with engine.begin() as connection:
+            await connection.run_sync(seed)
+        await upgrade(engine, inbox.directory, VERSION_TABLE)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Conversation.id, Conversation.last_message_preview, Conversation.labels_json)
+            )
+            found = {row.id: (row.last_message_preview, orjson.loads(row.labels_json)) for row in rows}
+    finally:
+        await engine.dispose()
+    assert found == {
+        texts: (
+            "x" * 280,
+            [
+                {"id": str(labels["alpha"]), "name": "alpha", "color": None},
+                {"id": str(labels["zeta"]), "name": "zeta", "color": "#00ff00"},
+            ],
+        ),
+        media: ("[photo]", []),
+        silent: (None, []),
+    }

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import AgentDep, PrincipalDep, StateDep
-from services.inbox.endpoints.shapes import conversation_out
+from services.inbox.endpoints.shapes import conversations_out
 from services.inbox.errors import InvalidCursor
 from services.inbox.models import ContactMerge, Identity
 from services.inbox.outbox import publish_outbox
@@ -215,12 +215,11 @@ async def contact_conversations(
         rows = await service.contact_conversations(
             session, principal.workspace_id, contact_id, before, limit + 1, principal.user_id
         )
-    page = rows[:limit]
-    last = page[-1].conversation if page else None
+    page = rows.first(limit)
     return Page[ConversationOut](
-        data=[conversation_out(r) for r in page],
+        data=conversations_out(page),
         has_more=len(rows) > limit,
-        next_cursor=encode_cursor(last.last_activity_at, last.id) if last else cursor,
+        next_cursor=encode_cursor(*page.position(-1)) if page else cursor,
     )
 
 

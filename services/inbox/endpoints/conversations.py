@@ -169,9 +169,8 @@ async def list_conversations(
         rows = await service.list_conversations(
             connection, principal.workspace_id, where, before, limit + 1, principal.user_id
         )
-    page = rows[:limit]
-    last = page[-1].conversation if page else None
-    next_cursor = encode_cursor(last.last_activity_at, last.id) if last else cursor
+    page = rows.first(limit)
+    next_cursor = encode_cursor(*page.position(-1)) if page else cursor
     return json_page(conversations_fields(page), has_more=len(rows) > limit, next_cursor=next_cursor)
 
 
@@ -201,7 +200,7 @@ async def get_conversation(
         conversation = await service.get_conversation(
             session, principal.workspace_id, conversation_id, principal.user_id
         )
-    response.headers["ETag"] = f'"{conversation.conversation.version}"'
+    response.headers["ETag"] = f'"{conversation.version}"'
     return conversation_out(conversation)
 
 

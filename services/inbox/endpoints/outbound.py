@@ -196,7 +196,7 @@ async def _ban_target(state: InboxState, workspace_id: UUID, conversation_id: UU
         found = await reads.get_conversation(session, workspace_id, conversation_id)
     if identity is None:
         raise NotFound(f"identity {identity_id} not found", code="identity_not_found")
-    if found is not None and not _is_group(found.conversation.external_id):
+    if found is not None and not _is_group(found.external_id):
         raise BadRequest(
             "Bans apply to groups, supergroups and channels, not to private chats.", code="not_a_group"
         )

@@ -77,5 +77,5 @@ async def _apply(
         conversation = await reading.get_conversation(
             session, principal.workspace_id, conversation_id, principal.user_id
         )
-    response.headers["ETag"] = f'"{conversation.conversation.version}"'
+    response.headers["ETag"] = f'"{conversation.version}"'
     return SentimentCorrectionOut(message=message_out(message), conversation=conversation_out(conversation))

@@ -81,7 +81,7 @@ async def _shaped(
         row = await reading.get_conversation(
             session, principal.workspace_id, conversation_id, principal.user_id
         )
-    response.headers["ETag"] = f'"{row.conversation.version}"'
+    response.headers["ETag"] = f'"{row.version}"'
     return conversation_out(row)
 
 

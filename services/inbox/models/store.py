@@ -116,6 +116,10 @@ class Conversation(Base):
     time. ``title`` and an identity's ``handle``/``display_name`` carry the time of the event that
     set them, so an older event arriving late never undoes a newer one. ``sentiment`` is the effective
     sentiment of the newest inbound message that has one (``repository/sentiment.py`` keeps it).
+
+    ``last_message_preview`` and ``labels_json`` are what a list shows of the conversation's messages
+    and labels, kept on it so a page of fifty reads fifty rows and nothing else
+    (``repository/list_columns.py`` derives them again wherever they may change).
     """
 
     __tablename__ = "conversations"
@@ -142,6 +146,8 @@ class Conversation(Base):
     claimed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     claim_expires_at: Mapped[datetime | None]
     sentiment: Mapped[str | None] = mapped_column(String(8))
+    last_message_preview: Mapped[str | None] = mapped_column(Text)
+    labels_json: Mapped[str] = mapped_column(Text, server_default="[]")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -16,11 +16,12 @@ from services.inbox.models import Contact, ContactMerge, Conversation, Identity,
 # The conversation list's own query and shaping, so a contact's conversations come out exactly
 # like the inbox's.
 from services.inbox.repository.reads import (
-    ConversationRow,
+    ConversationRows,
     conversation_rows,
     newest_first,
+    page_values,
+    read_rows,
     row_params,
-    shaped_rows,
 )
 
 
@@ -194,7 +195,7 @@ async def contact_conversations(
     before: tuple[datetime, UUID] | None,
     limit: int,
     reader: UUID | None = None,
-) -> list[ConversationRow]:
+) -> ConversationRows:
     """The conversations a contact's identities wrote in, newest activity first, strictly after the
     keyset position ``before``; ``reader`` is the user whose unread counts to give."""
     authored = (
@@ -202,8 +203,9 @@ async def contact_conversations(
         .join(Identity, Identity.id == Message.author_identity_id)
         .where(Identity.contact_id == contact_id, Identity.workspace_id == workspace_id)
     )
-    query = conversation_rows(session.get_bind().dialect.name, reader).where(
+    query = conversation_rows(reader).where(
         Conversation.workspace_id == workspace_id, Conversation.id.in_(authored)
     )
-    query = newest_first(query, before, limit)
-    return shaped_rows((await session.execute(query, row_params(reader))).all(), reader)
+    query = newest_first(query, after_position=before is not None)
+    rows = (await session.execute(query, row_params(reader) | page_values(before, limit))).all()
+    return read_rows(query, rows)

@@ -3,15 +3,15 @@
 Every rule below gives the same final row whatever order the events arrive in and however often
 they are redelivered:
 
-* conversations: ``last_activity_at`` and the preview follow the newest received message; a
-  placeholder (an edit or delete heard of before its create) never moves an existing conversation;
+* conversations: ``last_activity_at`` follows the newest received message; a placeholder (an edit
+  or delete heard of before its create) never moves an existing conversation;
 * messages: the content with the newest ``text_version_at`` wins (an edit beats a create at the same
   instant); the create's content is kept in ``original_*`` once an edit replaces it; the first
   deletion stays; the create sets the send time and the position in the conversation; the sentiment
   goes with the content it was read from, and only an inbound message keeps one; an agent's
   correction is never touched here;
-* a conversation's sentiment is derived from its messages once they are written
-  (``repository/sentiment.py``);
+* a conversation's sentiment and preview are derived from its messages once they are written
+  (``repository/sentiment.py``, ``repository/list_columns.py``);
 * identities and contacts: a non-empty handle or name replaces an older one; contacts keep theirs.
 """
 
@@ -36,7 +36,7 @@ from services.inbox.models import (
     MessageReaction,
     MessageRevision,
 )
-from services.inbox.repository import sentiment
+from services.inbox.repository import list_columns, sentiment
 from shared.db import insert_for
 
 REOPENED_BY_INBOUND = ("resolved", "snoozed", "pending")
@@ -72,7 +72,8 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     await _upsert_conversations(session, dialect, _by_id(plan.conversations))
     for message_round in plan.message_rounds:
         await _upsert_messages(session, dialect, sorted(message_round, key=lambda row: row["id"]))
-    await sentiment.refresh(session, plan.sentiment_conversations)
+    await sentiment.refresh(session, plan.message_conversations)
+    await list_columns.refresh_previews(session, plan.message_conversations)
     await _insert_revisions(
         session, dialect, sorted(plan.revisions, key=lambda row: (row["message_id"], row["digest"]))
     )

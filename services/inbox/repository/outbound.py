@@ -12,14 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.models import AuditEntry, IdempotencyKey, Message, MessageRevision, OutboxEntry
+from services.inbox.repository import list_columns
 from shared.db import insert_for
 from shared.errors import TransientError
 
 
 async def add_message(session: AsyncSession, message: Message) -> None:
-    """Store a new outbound message."""
+    """Store a new outbound message (a reply or a note)."""
     session.add(message)
     await session.flush()
+    if message.direction != "note":  # notes are never a list's preview
+        await list_columns.refresh_previews(session, [message.conversation_id])
 
 
 async def add_outbox(session: AsyncSession, entry: OutboxEntry) -> None:
@@ -111,7 +114,10 @@ async def mark_sent(
             Message.channel_id == current.channel_id, Message.external_id == first, Message.id != message_id
         )
     )
-    if twin is not None and twin.delivery_status is None and twin.conversation_id == current.conversation_id:
+    merged = (
+        twin is not None and twin.delivery_status is None and twin.conversation_id == current.conversation_id
+    )
+    if twin is not None and merged:
         # The platform's echo of this very reply got stored first (Reddit lists the account's own
         # comments): it is the same message, so the reply takes its place rather than doubling it.
         await session.execute(delete(MessageRevision).where(MessageRevision.message_id == twin.id))
@@ -134,6 +140,8 @@ async def mark_sent(
         # The echo was being stored by the inbound consumer while this ran (it was not there to
         # merge a moment ago): once it is committed, a retry finds it and takes its place.
         raise TransientError(f"the platform's copy of reply {message_id} was stored meanwhile") from exc
+    if merged:  # the echo it replaced may have been the list's preview
+        await list_columns.refresh_previews(session, [current.conversation_id])
 
 
 async def mark_failed(
@@ -167,6 +175,9 @@ async def mark_deleted_by_agent(session: AsyncSession, message_id: UUID, at: dat
         .where(Message.id == message_id, Message.deleted_at.is_(None))
         .values(deleted_at=at, updated_at=now)
     )
+    conversation_id = await session.scalar(select(Message.conversation_id).where(Message.id == message_id))
+    if conversation_id is not None:
+        await list_columns.refresh_previews(session, [conversation_id])
 
 
 async def messages_by_id(session: AsyncSession, workspace_id: UUID, ids: list[UUID]) -> list[Message]:

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any, NamedTuple, TypeVar
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
+    Integer,
     Select,
+    String,
     Uuid,
     and_,
+    any_,
     bindparam,
     func,
     literal,
     or_,
     select,
-    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,7 +34,6 @@ from services.inbox.models import (
     ConversationLabel,
     ConversationRead,
     Identity,
-    Label,
     Message,
     MessageReaction,
     MessageRevision,
@@ -62,19 +63,30 @@ class ConversationFilter:
     """Only conversations whose sentiment is one of these labels."""
 
 
-class ConversationRow(NamedTuple):
-    """A conversation with the content of its newest visible message (for the preview), its labels
-    (``{id, name, color}``) and the caller's unread count (None when the caller is not a user).
+@dataclass(frozen=True)
+class ConversationRows:
+    """Conversations as lists read them: rows of the ``conversations`` columns and the reader's
+    unread count (None when the reader is not a user), named by ``columns``, read by position.
 
-    ``conversation`` is a row of the ``conversations`` table (its columns as attributes, like a
-    ``Conversation``): lists read plain rows, several times cheaper than ORM objects.
+    Rows rather than ORM objects or named tuples: on PostgreSQL a list page's rows are the driver's
+    own (``asyncpg.Record``), several times cheaper to get than anything built over them.
     """
 
-    conversation: Any
-    latest_text: str | None
-    latest_attachments: list[Any] | None
-    labels: list[dict[str, Any]]
-    unread_count: int | None = None
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def first(self, count: int) -> ConversationRows:
+        return ConversationRows(self.columns, self.rows[:count])
+
+    def value(self, index: int, column: str) -> Any:
+        return self.rows[index][self.columns.index(column)]
+
+    def position(self, index: int) -> tuple[datetime, UUID]:
+        """The keyset position of a row: where the page after it starts."""
+        return self.value(index, "last_activity_at"), self.value(index, "id")
 
 
 @dataclass(frozen=True)
@@ -88,50 +100,6 @@ class MessageRow:
 
 
 _Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
-
-
-@cache
-def _newest_visible(column: str) -> Any:
-    """A column of a conversation's newest message that is not deleted nor a note (correlated
-    subquery). Built once per column: SQLAlchemy constructs are immutable and shareable."""
-    message = aliased(Message)
-    return (
-        select(getattr(message, column))
-        .where(
-            message.conversation_id == Conversation.id,
-            message.deleted_at.is_(None),
-            message.direction != "note",
-        )
-        .order_by(message.occurred_at.desc(), message.received_seq.desc())
-        .limit(1)
-        .correlate(Conversation)
-        .scalar_subquery()
-    )
-
-
-@cache
-def _labels(dialect: str) -> Any:
-    """A conversation's labels as one JSON array of ``{id, name, color}``, by name (correlated)."""
-    if dialect == "postgresql":
-        label = func.json_build_object("id", Label.id, "name", Label.name, "color", Label.color)
-        aggregate = select(func.json_agg(aggregate_order_by(label, Label.name)))
-    else:
-        named = (
-            select(Label.id, Label.name, Label.color)
-            .join(ConversationLabel, ConversationLabel.label_id == Label.id)
-            .where(ConversationLabel.conversation_id == Conversation.id)
-            .order_by(Label.name)
-            .correlate(Conversation)
-            .subquery()
-        )
-        entry = func.json_object("id", named.c.id, "name", named.c.name, "color", named.c.color)
-        return type_coerce(select(func.json_group_array(entry)).scalar_subquery(), JSON)
-    query = (
-        aggregate.join_from(ConversationLabel, Label, ConversationLabel.label_id == Label.id)
-        .where(ConversationLabel.conversation_id == Conversation.id)
-        .correlate(Conversation)
-    )
-    return type_coerce(query.scalar_subquery(), JSON)
 
 
 @cache
@@ -166,27 +134,47 @@ def _unread_count() -> Any:
     )
 
 
-@cache
-def _conversation_rows(dialect: str, with_unread: bool) -> Select[Any]:
-    return select(
-        *Conversation.__table__.c,
-        _newest_visible("text").label("preview_text"),
-        _newest_visible("attachments").label("preview_attachments"),
-        _labels(dialect).label("label_list"),
-        (_unread_count() if with_unread else literal(None)).label("unread"),
+_LISTED = tuple(
+    Conversation.__table__.c[name]
+    for name in (
+        "id",
+        "channel_id",
+        "external_id",
+        "title",
+        "status",
+        "snoozed_until",
+        "status_changed_at",
+        "assignee_id",
+        "team_id",
+        "priority",
+        "last_activity_at",
+        "last_inbound_at",
+        "first_response_at",
+        "resolved_at",
+        "first_resolved_at",
+        "sentiment",
+        "version",
+        "created_at",
+        "updated_at",
+        "last_message_preview",
+        "labels_json",
+        "claimed_by_id",
+        "claim_expires_at",
     )
+)
+"""The columns lists read: ``ConversationOut``'s fields, and what its labels and claim come from."""
 
 
-def conversation_rows(dialect: str, reader: UUID | None = None) -> Select[Any]:
-    """One statement for a list of conversations: their columns with the preview (text and
-    attachments of the newest visible message), the labels and ``reader``'s unread count; add the
-    WHERE, ORDER BY and LIMIT, execute it with :func:`row_params`, and shape the rows with
-    :func:`shaped_rows`.
+@cache
+def conversation_rows_for(with_unread: bool) -> Select[Any]:
+    return select(*_LISTED, (_unread_count() if with_unread else literal(None)).label("unread_count"))
 
-    One statement rather than one per concern: on a page of fifty, each extra statement cost more
-    Python than the database spent on it (bench/listing.py).
-    """
-    return _conversation_rows(dialect, reader is not None)
+
+def conversation_rows(reader: UUID | None = None) -> Select[Any]:
+    """The statement behind every list of conversations: their columns (preview and labels included,
+    ``repository/list_columns.py``) and ``reader``'s unread count; add the WHERE, ORDER BY and
+    LIMIT, execute it with :func:`row_params`, and read it with :func:`read_rows`."""
+    return conversation_rows_for(reader is not None)
 
 
 def row_params(reader: UUID | None) -> dict[str, Any]:
@@ -194,83 +182,143 @@ def row_params(reader: UUID | None) -> dict[str, Any]:
     return {"reader": reader} if reader is not None else {}
 
 
-def shaped_rows(rows: Sequence[Any], reader: UUID | None = None) -> list[ConversationRow]:
-    """Rows of :func:`conversation_rows` as :class:`ConversationRow`."""
-    shaped = []
-    for row in rows:
-        text, attachments, labels, unread = row[-4:]  # the columns conversation_rows adds, in order
-        shaped.append(
-            ConversationRow(
-                row, text, attachments, _label_entries(labels), unread if reader is not None else None
-            )
-        )
-    return shaped
+def read_rows(statement: Select[Any], rows: Sequence[Sequence[Any]]) -> ConversationRows:
+    """The rows of a :func:`conversation_rows` statement."""
+    return ConversationRows(_names(statement), rows)
 
 
-def _label_entries(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """A conversation's labels with their ids as the API writes ids: SQLite writes UUIDs as 32 hex
-    digits, PostgreSQL with dashes (its entries pass as they are)."""
-    if not entries:
-        return []
-    return [entry if "-" in entry["id"] else {**entry, "id": str(UUID(entry["id"]))} for entry in entries]
+@cache
+def _names(statement: Select[Any]) -> tuple[str, ...]:
+    return tuple(statement.selected_columns.keys())
+
+
+_BOUND = (
+    "status",
+    "channel_id",
+    "assignee_id",
+    "team_id",
+    "priority",
+    "label_id",
+    "updated_since",
+    "since",
+    "until",
+)
+"""Filters whose value is bound as it is."""
+
+
+def filter_values(dialect: str, workspace_id: UUID, where: ConversationFilter) -> dict[str, Any]:
+    """A filter's values, by the names of the parameters :func:`conversation_filters` binds them to.
+    Its keys are the statement's shape: filters with other values but the same keys share it."""
+    values: dict[str, Any] = {"workspace_id": workspace_id}
+    for name in _BOUND:
+        value = getattr(where, name)
+        if value is not None:
+            values[name] = value
+    if where.unassigned:
+        values["unassigned"] = True  # no parameter: the shape alone says it
+    if where.sentiment:
+        values["sentiment"] = list(where.sentiment)
+    if where.unread_by is not None:
+        values["unread_by"] = where.unread_by
+    if where.q is not None:
+        values["search"] = search.bound_query(dialect, _search_words(where.q))
+    return values
 
 
 def conversation_filters(
-    dialect: str, workspace_id: UUID, where: ConversationFilter, *, common_search: bool = False
+    dialect: str, names: Collection[str], *, common_search: bool = False
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a conversation filter, for a select over ``conversations``;
-    ``common_search``: the search's words are common (:func:`search.common`)."""
-    clauses: list[ColumnElement[bool]] = [Conversation.workspace_id == workspace_id]
-    if where.q is not None:
-        clauses.append(
-            search.conversation_matches(dialect, workspace_id, _search_words(where.q), common=common_search)
-        )
-    if where.status is not None:
-        clauses.append(Conversation.status == where.status)
-    if where.channel_id is not None:
-        clauses.append(Conversation.channel_id == where.channel_id)
-    if where.updated_since is not None:
-        clauses.append(Conversation.updated_at >= where.updated_since)
-    if where.unassigned:
+    """The WHERE clauses of a filter over ``conversations``, their values bound to the parameters of
+    :func:`filter_values` (``names`` are its keys); ``common_search``: the search's words are common
+    (:func:`search.common`)."""
+    workspace = bindparam("workspace_id", type_=Uuid())
+    column = Conversation.__table__.c
+    clauses: list[ColumnElement[bool]] = [Conversation.workspace_id == workspace]
+    if "search" in names:
+        clauses.append(search.conversation_matches(dialect, workspace, common=common_search))
+    for name in ("status", "channel_id", "assignee_id", "team_id", "priority"):
+        if name in names:
+            clauses.append(column[name] == bindparam(name, type_=column[name].type))
+    if "updated_since" in names:
+        clauses.append(Conversation.updated_at >= bindparam("updated_since", type_=UTCDateTime()))
+    if "unassigned" in names:
         clauses.append(Conversation.assignee_id.is_(None))
-    elif where.assignee_id is not None:
-        clauses.append(Conversation.assignee_id == where.assignee_id)
-    if where.team_id is not None:
-        clauses.append(Conversation.team_id == where.team_id)
-    if where.priority is not None:
-        clauses.append(Conversation.priority == where.priority)
-    if where.sentiment:
-        clauses.append(Conversation.sentiment.in_(where.sentiment))
-    if where.label_id is not None:
+    if "sentiment" in names:
+        if dialect == "postgresql":
+            clauses.append(Conversation.sentiment == any_(bindparam("sentiment", type_=ARRAY(String))))
+        else:
+            clauses.append(Conversation.sentiment.in_(bindparam("sentiment", expanding=True)))
+    if "label_id" in names:
         clauses.append(
             select(ConversationLabel.conversation_id)
             .where(
                 ConversationLabel.conversation_id == Conversation.id,
-                ConversationLabel.label_id == where.label_id,
+                ConversationLabel.label_id == bindparam("label_id", type_=Uuid()),
             )
             .exists()
         )
-    if where.unread_by is not None:
-        clauses.append(workflow.unread_for(where.unread_by))
-    if where.since is not None:
-        clauses.append(Conversation.last_activity_at >= where.since)
-    if where.until is not None:
-        clauses.append(Conversation.last_activity_at < where.until)
+    if "unread_by" in names:
+        clauses.append(workflow.unread_for(bindparam("unread_by", type_=Uuid())))
+    if "since" in names:
+        clauses.append(Conversation.last_activity_at >= bindparam("since", type_=UTCDateTime()))
+    if "until" in names:
+        clauses.append(Conversation.last_activity_at < bindparam("until", type_=UTCDateTime()))
     return clauses
 
 
-def newest_first(query: _Query, before: tuple[datetime, UUID] | None, limit: int) -> _Query:
-    """A select over conversations in list order (last activity, newest first), strictly after the
-    keyset position ``before``, at most ``limit``."""
-    if before is not None:
-        at, conversation_id = before
+def newest_first(query: _Query, *, after_position: bool) -> _Query:
+    """A select over conversations in list order (last activity, newest first), at most ``limit``
+    and, ``after_position``, strictly after the keyset position ``before_at``, ``before_id``: the
+    parameters of :func:`page_values`."""
+    if after_position:
+        at, conversation_id = (
+            bindparam("before_at", type_=UTCDateTime()),
+            bindparam("before_id", type_=Uuid()),
+        )
         query = query.where(
             or_(
                 Conversation.last_activity_at < at,
                 and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
             )
         )
-    return query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    order = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+    return query.order_by(*order).limit(bindparam("limit", type_=Integer()))
+
+
+def page_values(before: tuple[datetime, UUID] | None, limit: int) -> dict[str, Any]:
+    """The parameters of :func:`newest_first`."""
+    values: dict[str, Any] = {"limit": limit}
+    if before is not None:
+        values["before_at"], values["before_id"] = before
+    return values
+
+
+@lru_cache(maxsize=256)
+def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, common: bool) -> _Prepared:
+    """The list statement of a shape (which filters, whether after a position, whether with unread
+    counts), built and compiled once: building and compiling it again on every request cost more
+    than executing it."""
+    query = conversation_rows_for(with_unread).where(
+        *conversation_filters(dialect.name, names, common_search=common)
+    )
+    statement = newest_first(query, after_position="before_at" in names)
+    compiled = statement.compile(dialect=dialect)
+    parameters = tuple(compiled.positiontup or ())
+    constants = {name: compiled.binds[name].value for name in parameters if not compiled.binds[name].required}
+    return _Prepared(statement, _names(statement), compiled.string, parameters, constants)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    statement: Select[Any]
+    columns: tuple[str, ...]
+    sql: str
+    parameters: tuple[str, ...]
+    """The bound parameters in the order of the compiled statement's positions (PostgreSQL)."""
+    constants: dict[str, Any]
+
+    def arguments(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] if name in values else self.constants[name] for name in self.parameters)
 
 
 async def list_conversations(
@@ -280,21 +328,26 @@ async def list_conversations(
     before: tuple[datetime, UUID] | None,
     limit: int,
     reader: UUID | None = None,
-) -> list[ConversationRow]:
+) -> ConversationRows:
     """Conversations by last activity, newest first, strictly after the keyset position ``before``;
     ``reader`` is the user whose unread counts to give."""
-    # Plain rows off a connection: a session's ORM result handling was a tenth of a page's cost.
-    dialect = connection.dialect.name
+    dialect = connection.dialect
     common = (
         where.q is not None
-        and dialect == "postgresql"
+        and dialect.name == "postgresql"
         and await search.common(connection, _search_words(where.q))
     )
-    query = conversation_rows(dialect, reader).where(
-        *conversation_filters(dialect, workspace_id, where, common_search=common)
+    values = (
+        filter_values(dialect.name, workspace_id, where) | page_values(before, limit) | row_params(reader)
     )
-    query = newest_first(query, before, limit)
-    return shaped_rows((await connection.execute(query, row_params(reader))).all(), reader)
+    prepared = _list_statement(dialect, frozenset(values), reader is not None, common)
+    if dialect.name == "postgresql":
+        # The compiled text straight to the driver: no compilation, no result processing (asyncpg
+        # gives the columns as they are shown), still with SQLAlchemy's error handling.
+        result = await connection.exec_driver_sql(prepared.sql, prepared.arguments(values))
+    else:
+        result = await connection.execute(prepared.statement, values)
+    return ConversationRows(prepared.columns, result.all())
 
 
 def _search_words(q: str) -> list[str]:
@@ -313,22 +366,24 @@ async def filtered_ids(
 ) -> list[tuple[UUID, datetime]]:
     """The conversations a filter selects, newest activity first, strictly after the keyset position
     ``before``, at most ``limit``: ``(id, last_activity_at)``."""
+    dialect = session.get_bind().dialect.name
+    values = filter_values(dialect, workspace_id, where) | page_values(before, limit)
     query = select(Conversation.id, Conversation.last_activity_at).where(
-        *conversation_filters(session.get_bind().dialect.name, workspace_id, where)
+        *conversation_filters(dialect, values)
     )
-    query = newest_first(query, before, limit)
-    return [(row.id, row.last_activity_at) for row in await session.execute(query)]
+    query = newest_first(query, after_position=before is not None)
+    return [(row.id, row.last_activity_at) for row in await session.execute(query, values)]
 
 
 async def get_conversation(
     session: AsyncSession, workspace_id: UUID, conversation_id: UUID, reader: UUID | None = None
-) -> ConversationRow | None:
-    """A conversation of the workspace."""
-    query = conversation_rows(session.get_bind().dialect.name, reader).where(
+) -> Row[Any] | None:
+    """A conversation of the workspace: a row of :func:`conversation_rows` (columns as attributes)."""
+    query = conversation_rows(reader).where(
         Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
     )
-    rows = (await session.execute(query, row_params(reader))).all()
-    return shaped_rows(rows, reader)[0] if rows else None
+    row: Row[Any] | None = (await session.execute(query, row_params(reader))).first()
+    return row
 
 
 async def conversation_exists(session: AsyncSession, workspace_id: UUID, conversation_id: UUID) -> bool:

@@ -17,8 +17,10 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    String,
     and_,
     any_,
+    bindparam,
     column,
     literal_column,
     or_,
@@ -29,12 +31,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from services.inbox.models import Contact, Conversation, Identity, Message
 
 MAX_TERMS = 8
+Workspace = UUID | BindParameter[UUID]
+"""A workspace id, or the parameter it is bound to."""
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 """A word: letters and digits. Everything else separates words, on both databases (migration 0008)."""
 
@@ -55,30 +59,43 @@ def _tsquery(words: list[str]) -> str:
     return " & ".join(f"{word}:*" for word in words)
 
 
-def _postgres_query(words: list[str]) -> TextClause:
-    return text("to_tsquery('simple'::regconfig, :search_query)").bindparams(search_query=_tsquery(words))
+def bound_query(dialect: str, words: list[str]) -> str:
+    """The value of the ``search`` parameter :func:`conversation_matches` binds: the words as the
+    database's full-text query syntax writes them."""
+    if dialect == "postgresql":
+        return _tsquery(words)
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def _search() -> BindParameter[str]:
+    return bindparam("search", type_=String())
+
+
+def _postgres_query(query: BindParameter[str] | str) -> TextClause:
+    bound = query if isinstance(query, BindParameter) else bindparam("search", query, type_=String())
+    return text("to_tsquery('simple'::regconfig, :search)").bindparams(bound)
 
 
 def _text_matches(tsquery: TextClause) -> ColumnElement[bool]:
     return literal_column("messages.search_vector").op("@@")(tsquery)
 
 
-def _postgres_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
-    tsquery = _postgres_query(words)
+def _postgres_matches(workspace_id: Workspace) -> Select[tuple[UUID]]:
+    tsquery = _postgres_query(_search())
     by_text = select(Message.conversation_id).where(
         Message.workspace_id == workspace_id, Message.deleted_at.is_(None), _text_matches(tsquery)
     )
     return select(union(by_text, _postgres_by_author(workspace_id, tsquery)).subquery().c[0])
 
 
-def _postgres_by_author(workspace_id: UUID, tsquery: TextClause) -> Select[UUID]:
+def _postgres_by_author(workspace_id: Workspace, tsquery: TextClause) -> Select[UUID]:
     """The conversations of the messages whose authors' names match."""
     return select(Message.conversation_id).where(
         Message.author_identity_id.in_(_postgres_authors(workspace_id, tsquery).scalar_subquery()),
     )
 
 
-def _postgres_authors(workspace_id: UUID, tsquery: TextClause) -> CompoundSelect[UUID]:
+def _postgres_authors(workspace_id: Workspace, tsquery: TextClause) -> CompoundSelect[UUID]:
     """The identities whose names, or whose contacts' names, match."""
     identity_matches = select(Identity.id).where(
         Identity.workspace_id == workspace_id,
@@ -96,27 +113,26 @@ def _postgres_authors(workspace_id: UUID, tsquery: TextClause) -> CompoundSelect
     return union(identity_matches, contact_matches)
 
 
-def _fts_rowids(name: str, words: list[str]) -> Select[tuple[int]]:
+def _fts_rowids(name: str) -> Select[tuple[int]]:
     fts = table(name, column("rowid"))
-    match = " ".join(f'"{word}"*' for word in words)
-    return select(fts.c.rowid).where(literal_column(name).op("MATCH")(match))
+    return select(fts.c.rowid).where(literal_column(name).op("MATCH")(_search()))
 
 
-def _sqlite_matches(workspace_id: UUID, words: list[str]) -> Select[tuple[UUID]]:
+def _sqlite_matches(workspace_id: Workspace) -> Select[tuple[UUID]]:
     by_text = select(Message.conversation_id).where(
-        literal_column("messages.rowid").in_(_fts_rowids("messages_fts", words)),
+        literal_column("messages.rowid").in_(_fts_rowids("messages_fts")),
         Message.workspace_id == workspace_id,
         Message.deleted_at.is_(None),
     )
     identity_matches = select(Identity.id).where(
-        literal_column("identities.rowid").in_(_fts_rowids("identities_fts", words)),
+        literal_column("identities.rowid").in_(_fts_rowids("identities_fts")),
         Identity.workspace_id == workspace_id,
     )
     contact_matches = (
         select(Identity.id)
         .join(Contact, Contact.id == Identity.contact_id)
         .where(
-            literal_column("contacts.rowid").in_(_fts_rowids("contacts_fts", words)),
+            literal_column("contacts.rowid").in_(_fts_rowids("contacts_fts")),
             Contact.workspace_id == workspace_id,
         )
     )
@@ -162,7 +178,9 @@ async def common(connection: AsyncConnection, words: list[str]) -> bool:
     query's.
     """
     query: Select[Any] = (
-        select(literal_column("1")).select_from(Message).where(_text_matches(_postgres_query(words)))
+        select(literal_column("1"))
+        .select_from(Message)
+        .where(_text_matches(_postgres_query(bound_query("postgresql", words))))
     )
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     plan = (await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
@@ -176,9 +194,10 @@ async def common(connection: AsyncConnection, words: list[str]) -> bool:
 
 
 def conversation_matches(
-    dialect: str, workspace_id: UUID, words: list[str], *, common: bool = False
+    dialect: str, workspace_id: Workspace, *, common: bool = False
 ) -> ColumnElement[bool]:
-    """A filter on ``conversations``: the search matches the conversation.
+    """A filter on ``conversations``: the search bound as ``search`` (:func:`bound_query`) matches
+    the conversation.
 
     On PostgreSQL, by default the matching ids are computed once, as an array
     (``id = ANY(ARRAY(...))``). As an ``IN (subquery)``, the planner, unable to guess how few a rare
@@ -191,10 +210,10 @@ def conversation_matches(
     the newest fifty that match are found among the first few hundred.
     """
     if dialect != "postgresql":
-        return Conversation.id.in_(_sqlite_matches(workspace_id, words))
+        return Conversation.id.in_(_sqlite_matches(workspace_id))
     if not common:
-        return Conversation.id == any_(_ArrayOf(_postgres_matches(workspace_id, words)))
-    tsquery = _postgres_query(words)
+        return Conversation.id == any_(_ArrayOf(_postgres_matches(workspace_id)))
+    tsquery = _postgres_query(_search())
     # One EXISTS, not an OR of two: PostgreSQL turns an EXISTS under an OR into a hashed subplan,
     # which collects every match first, the very work the walk avoids.
     authors = _ArrayOf(select(_postgres_authors(workspace_id, tsquery).subquery().c[0]))

@@ -8,8 +8,10 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Message
+from services.inbox.repository import list_columns
 from shared.db import insert_for
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,28 +51,28 @@ async def label_ids(session: AsyncSession, conversation_id: UUID) -> set[UUID]:
     return set((await session.scalars(query)).all())
 
 
-async def add_labels(session: AsyncSession, conversation_id: UUID, label_ids: Collection[UUID]) -> None:
-    """Put these labels on a conversation (those already on it stay)."""
-    if not label_ids:
+async def change_labels(
+    session: AsyncSession, conversation_id: UUID, added: Collection[UUID], removed: Collection[UUID]
+) -> None:
+    """Put labels on a conversation and take others off (labels already on it stay on), then write
+    the labels its lists show again."""
+    if not added and not removed:
         return
     table = ConversationLabel.__table__
-    statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
-        index_elements=[table.c.conversation_id, table.c.label_id]
-    )
-    await session.execute(
-        statement, [{"conversation_id": conversation_id, "label_id": label} for label in sorted(label_ids)]
-    )
-
-
-async def remove_labels(session: AsyncSession, conversation_id: UUID, label_ids: Collection[UUID]) -> None:
-    """Take these labels off a conversation."""
-    if not label_ids:
-        return
-    await session.execute(
-        delete(ConversationLabel).where(
-            ConversationLabel.conversation_id == conversation_id, ConversationLabel.label_id.in_(label_ids)
+    if added:
+        statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
+            index_elements=[table.c.conversation_id, table.c.label_id]
         )
-    )
+        await session.execute(
+            statement, [{"conversation_id": conversation_id, "label_id": label} for label in sorted(added)]
+        )
+    if removed:
+        await session.execute(
+            delete(ConversationLabel).where(
+                ConversationLabel.conversation_id == conversation_id, ConversationLabel.label_id.in_(removed)
+            )
+        )
+    await list_columns.refresh_labels(session, [conversation_id])
 
 
 async def newest_message_time(session: AsyncSession, conversation_id: UUID) -> datetime | None:
@@ -139,7 +141,7 @@ async def wake(session: AsyncSession, conversation_id: UUID, version: int, now: 
     return bool(getattr(result, "rowcount", 0))
 
 
-def unread_for(user_id: UUID) -> ColumnElement[bool]:
+def unread_for(user_id: UUID | BindParameter[UUID]) -> ColumnElement[bool]:
     """A filter on conversations: the user has not read up to the newest customer message."""
     read = select(ConversationRead.user_id).where(
         ConversationRead.user_id == user_id,

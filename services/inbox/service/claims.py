@@ -18,11 +18,16 @@ from shared.events.domain import DomainChange
 
 def live_claim(conversation: Conversation, now: datetime) -> tuple[uuid.UUID, datetime] | None:
     """Who holds the conversation's claim and until when, if it has not lapsed."""
-    if conversation.claimed_by_id is None or conversation.claim_expires_at is None:
+    return held(conversation.claimed_by_id, conversation.claim_expires_at, now)
+
+
+def held(
+    holder: uuid.UUID | None, until: datetime | None, now: datetime
+) -> tuple[uuid.UUID, datetime] | None:
+    """A claim's holder and end, if it has one and it has not lapsed at ``now``."""
+    if holder is None or until is None or until <= now:
         return None
-    if conversation.claim_expires_at <= now:
-        return None
-    return conversation.claimed_by_id, conversation.claim_expires_at
+    return holder, until
 
 
 def _refuse_claimed(holder: uuid.UUID, until: datetime, doing: str) -> ConversationClaimed:

@@ -25,7 +25,7 @@ from services.inbox.errors import (
 from services.inbox.models import Contact, ContactMerge, Identity
 from services.inbox.repository import contacts as repo
 from services.inbox.repository.contacts import ContactFilter
-from services.inbox.repository.reads import ConversationRow
+from services.inbox.repository.reads import ConversationRows
 from services.inbox.service.access import Principal
 from services.inbox.service.events import announce, audit
 from shared.errors import ValidationFailed
@@ -407,7 +407,7 @@ async def contact_conversations(
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
     reader: uuid.UUID | None,
-) -> list[ConversationRow]:
+) -> ConversationRows:
     """The conversations a contact's identities wrote in, newest activity first (ContactNotFound if
     there is no such contact; a merged-away contact has none: they moved with its identities)."""
     await _contact(session, workspace_id, contact_id)

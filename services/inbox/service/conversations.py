@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.inbox.errors import ContactNotFound, ConversationNotFound, MessageNotFound
 from services.inbox.models import Contact, Identity, Message, MessageRevision
 from services.inbox.repository import reads as repo
-from services.inbox.repository.reads import ConversationFilter, ConversationRow, MessageRow
-
-PREVIEW_LENGTH = 280
-
-
-def preview(row: ConversationRow) -> str | None:
-    """What a conversation list shows of the newest visible message: its text, or its media type."""
-    if row.latest_text:
-        return row.latest_text[:PREVIEW_LENGTH]
-    if row.latest_attachments:
-        return f"[{row.latest_attachments[0].get('type', 'attachment')}]"
-    return None
+from services.inbox.repository.reads import ConversationFilter, ConversationRows, MessageRow
 
 
 async def list_conversations(
@@ -31,15 +22,16 @@ async def list_conversations(
     before: tuple[datetime, UUID] | None,
     limit: int,
     reader: UUID | None = None,
-) -> list[ConversationRow]:
+) -> ConversationRows:
     """A page of conversations, most recent activity first (with ``reader``'s unread counts)."""
     return await repo.list_conversations(connection, workspace_id, where, before, limit, reader)
 
 
 async def get_conversation(
     session: AsyncSession, workspace_id: UUID, conversation_id: UUID, reader: UUID | None = None
-) -> ConversationRow:
-    """A conversation, or ConversationNotFound (also for another workspace's)."""
+) -> Row[Any]:
+    """A conversation (a row of ``repository.reads.conversation_rows``), or ConversationNotFound
+    (also for another workspace's)."""
     row = await repo.get_conversation(session, workspace_id, conversation_id, reader)
     if row is None:
         raise ConversationNotFound(f"conversation {conversation_id} not found")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.errors import LabelNameTaken, LabelNotFound
 from services.inbox.models import Label
+from services.inbox.repository import list_columns
 from services.inbox.repository import users as repo
 from services.inbox.repository import workflow as workflow_repo
 from services.inbox.service import workflow
@@ -104,6 +105,8 @@ async def update_label(
     label.updated_at = now
     if not await repo.flush(session):
         raise LabelNameTaken(f"The catalogue already has a label named {name!r}.")
+    if (label.name, label.color) != (before["name"], before["color"]):
+        await list_columns.refresh_label(session, label.id)
     await audit(
         session, principal, action="label.updated", target_type="label", target_id=label.id, now=now,
         before=before, after=_snapshot(label),

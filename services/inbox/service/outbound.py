@@ -123,7 +123,7 @@ async def send_reply(
     found = await reads.get_conversation(session, workspace_id, conversation_id)
     if found is None:
         raise ConversationNotFound(f"conversation {conversation_id} not found")
-    conversation = found.conversation
+    conversation = found
     channel = await _channel(session, workspace_id, conversation.channel_id)
     if channel.type not in REPLYING_PLATFORMS:
         raise RepliesNotSupported(
@@ -244,7 +244,7 @@ async def request_moderation(
     found = await reads.get_conversation(session, workspace_id, conversation_id)
     if found is None:
         raise ConversationNotFound(f"conversation {conversation_id} not found")
-    channel = await _channel(session, workspace_id, found.conversation.channel_id)
+    channel = await _channel(session, workspace_id, found.channel_id)
     if channel.type not in REPLYING_PLATFORMS:
         raise RepliesNotSupported(f"Piazza cannot moderate {channel.type} channels on the platform.")
     entry = AuditEntry(
@@ -268,7 +268,7 @@ async def request_moderation(
             channel_id=channel.id,
             platform=channel.type,
             action=action,
-            thread_external_id=found.conversation.external_id,
+            thread_external_id=found.external_id,
             message_external_id=message.external_id if message is not None else None,
             user_external_id=user_external_id,
             own=message is not None and message.direction == "outbound",
@@ -290,7 +290,7 @@ async def request_read(
     found = await reads.get_conversation(session, workspace_id, conversation_id)
     if found is None:
         return None
-    channel = await _channel(session, workspace_id, found.conversation.channel_id)
+    channel = await _channel(session, workspace_id, found.channel_id)
     if channel.type != "reddit" or channel.config.get("mark_read") != "opened":
         return None
     unread = [
@@ -307,7 +307,7 @@ async def request_read(
         payload=ReadRequest(
             channel_id=channel.id,
             platform=channel.type,
-            thread_external_id=found.conversation.external_id,
+            thread_external_id=found.external_id,
             external_ids=tuple(m.external_id for m in unread),
         ),
     )

@@ -147,8 +147,9 @@ async def apply_changes(
     if wanted.get("labels") is not None:
         labels_after = set(wanted["labels"])
     labels_after = (labels_after | set(wanted.get("add_labels", ()))) - set(wanted.get("remove_labels", ()))
-    await repo.add_labels(session, conversation.id, labels_after - labels_before)
-    await repo.remove_labels(session, conversation.id, labels_before - labels_after)
+    await repo.change_labels(
+        session, conversation.id, labels_after - labels_before, labels_before - labels_after
+    )
     after = {name: getattr(conversation, name) for name in WORKFLOW_FIELDS}
     changes = {
         name: {"before": _json(before[name]), "after": _json(after[name])}

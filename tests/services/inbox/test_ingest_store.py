@@ -124,14 +124,15 @@ def _lifecycle(channel_id: uuid.UUID, message: str, thread: str = "thread") -> l
 
 
 async def _conversation_view(engine: AsyncEngine, tenant: Tenant, channel_id: uuid.UUID, thread: str) -> Any:
-    from services.inbox.repository.reads import get_conversation
-    from services.inbox.service.conversations import preview
-
     async with session_factory(engine)() as session:
-        row = await get_conversation(session, tenant.workspace_id, ids.conversation_id(channel_id, thread))
-    assert row is not None
-    conversation = row.conversation
-    return (conversation.last_activity_at, conversation.activity_confirmed, conversation.title, preview(row))
+        conversation = await session.get(Conversation, ids.conversation_id(channel_id, thread))
+    assert conversation is not None
+    return (
+        conversation.last_activity_at,
+        conversation.activity_confirmed,
+        conversation.title,
+        conversation.last_message_preview,
+    )
 
 
 @pytest.mark.parametrize("one_batch", [False, True], ids=["event-per-batch", "one-batch"])

@@ -1,0 +1,111 @@
+"""What a conversation list shows of a conversation's messages and labels, kept on the conversation.
+
+* ``last_message_preview``: the newest visible message (not deleted, not a note; by send time, then
+  bus sequence), as a list shows it: the first :data:`PREVIEW_LENGTH` characters of its text, or its
+  first attachment's type in brackets (``[photo]``) when it has no text.
+* ``labels_json``: the conversation's labels as the API writes them, a JSON array of
+  ``{id, name, color}`` by name.
+
+Both are derived from the stored rows, never carried from event to event, so they are the same
+whatever order events arrive in, and derived again wherever they may change: the preview after every
+ingest batch (for the conversations whose messages it wrote), a reply and an agent's deletion; the
+labels after a conversation's labels change and after a label is renamed or recoloured.
+
+Computing them on every read took four correlated lookups per listed conversation: two thirds of a
+list page's database work at a million messages (``bench/listing.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import cache
+from typing import Any, cast
+from uuid import UUID
+
+import orjson
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, null, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.inbox.models import Conversation, ConversationLabel, Label, Message
+
+PREVIEW_LENGTH = 280
+_CHUNK = 500
+
+
+def preview_of(message: Any = Message) -> ColumnElement[str | None]:
+    """How a list shows a message: its text's first characters, else ``[<first attachment's type>]``."""
+    first = message.attachments[0].as_string()
+    kind = func.coalesce(message.attachments[(0, "type")].as_string(), "attachment")
+    return case(
+        (func.coalesce(message.text, "") != "", func.substr(message.text, 1, PREVIEW_LENGTH)),
+        (first.is_not(None), "[" + kind + "]"),
+        else_=null(),
+    )
+
+
+@cache
+def _newest_preview() -> Any:
+    """The preview of a conversation's newest visible message (correlated)."""
+    message = aliased(Message)
+    return (
+        select(preview_of(message))
+        .where(
+            message.conversation_id == Conversation.id,
+            message.deleted_at.is_(None),
+            message.direction != "note",
+        )
+        .order_by(message.occurred_at.desc(), message.received_seq.desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+
+
+def _table() -> Table:
+    return cast(Table, Conversation.__table__)
+
+
+async def refresh_previews(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
+    """Derive these conversations' previews again from their messages. The caller holds their row
+    locks or takes them here, in key order (the ingest's upsert takes them the same way)."""
+    ordered = sorted(conversation_ids)
+    table = _table()
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        await session.execute(
+            update(table).where(table.c.id.in_(chunk)).values(last_message_preview=_newest_preview())
+        )
+
+
+async def refresh_labels(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
+    """Write these conversations' labels again, from the labels they carry and the catalogue."""
+    ordered = sorted(conversation_ids)
+    table = _table()
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        carried: dict[UUID, list[dict[str, Any]]] = {conversation_id: [] for conversation_id in chunk}
+        rows = await session.execute(
+            select(ConversationLabel.conversation_id, Label.id, Label.name, Label.color)
+            .join(Label, Label.id == ConversationLabel.label_id)
+            .where(ConversationLabel.conversation_id.in_(chunk))
+            .order_by(ConversationLabel.conversation_id, Label.name)
+        )
+        for conversation_id, label_id, name, color in rows:
+            carried[conversation_id].append({"id": str(label_id), "name": name, "color": color})
+        # Core executemany: one UPDATE per conversation, by key, nothing synchronised.
+        await session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(labels_json=bindparam("b_labels")),
+            [{"b_id": key, "b_labels": labels_json(labels)} for key, labels in carried.items()],
+        )
+
+
+def labels_json(labels: list[dict[str, Any]]) -> str:
+    """Labels as ``labels_json`` holds them."""
+    return orjson.dumps(labels).decode()
+
+
+async def refresh_label(session: AsyncSession, label_id: UUID) -> None:
+    """A label was renamed or recoloured: write the labels of every conversation carrying it again."""
+    query = select(ConversationLabel.conversation_id).where(ConversationLabel.label_id == label_id)
+    await refresh_labels(session, list((await session.scalars(query)).all()))
