@@ -743,3 +743,79 @@ async def test_a_bulk_filter_too_large_for_one_call_goes_on_with_its_cursor(
         headers=tenant.auth,
     )
     assert bad.status_code == 400
+
+
+async def _listed(
+    api: httpx.AsyncClient, auth: Tenant, conversation_id: str, channel: Channel
+) -> dict[str, Any]:
+    """The conversation as the list shows it, checked equal to what fetching it alone shows."""
+    page = await api.get("/v1/conversations", params={"channel_id": channel.id}, headers=auth.auth)
+    [listed] = [c for c in page.json()["data"] if c["id"] == conversation_id]
+    assert listed == await _get(api, auth, conversation_id)
+    return listed
+
+
+async def test_lists_show_the_labels_as_the_catalogue_names_them_now(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    created = [
+        (await api.post("/v1/labels", json={"name": name, "color": color}, headers=tenant.auth)).json()
+        for name, color in ((unique("mid"), "#00aa00"), (unique("zed"), None))
+    ]
+    mid, zed = created
+    channel, conversation = await _conversation(api, tenant)
+    cid = conversation["id"]
+    assert conversation["labels"] == []
+    await _patch(api, tenant, cid, {"labels": [zed["id"], mid["id"]]})
+    shown = await _listed(api, tenant, cid, channel)
+    assert [(label["id"], label["color"]) for label in shown["labels"]] == [
+        (mid["id"], "#00aa00"),
+        (zed["id"], None),
+    ], "by name"
+
+    # Renaming or recolouring a label shows on every conversation carrying it, in its new place.
+    renamed = {"name": "a" + mid["name"], "color": None}
+    assert (await api.patch(f"/v1/labels/{zed['id']}", json=renamed, headers=tenant.auth)).status_code == 200
+    shown = await _listed(api, tenant, cid, channel)
+    assert shown["labels"] == [
+        {"id": zed["id"], **renamed},
+        {"id": mid["id"], "name": mid["name"], "color": "#00aa00"},
+    ]
+    assert shown["version"] == 2, "the catalogue changed, not the conversation"
+
+    # Labels taken off one by one, in bulk, or with their deletion from the catalogue.
+    assert (await _patch(api, tenant, cid, {"labels": [zed["id"]]})).status_code == 200
+    assert [label["id"] for label in (await _listed(api, tenant, cid, channel))["labels"]] == [zed["id"]]
+    bulk = {"ids": [cid], "set": {"add_labels": [mid["id"]]}}
+    assert (await api.post("/v1/conversations/bulk", json=bulk, headers=tenant.auth)).status_code == 200
+    assert len((await _listed(api, tenant, cid, channel))["labels"]) == 2
+    assert (await api.delete(f"/v1/labels/{mid['id']}", headers=tenant.auth)).status_code == 204
+    assert [label["id"] for label in (await _listed(api, tenant, cid, channel))["labels"]] == [zed["id"]]
+
+
+async def test_the_preview_is_the_newest_reply_or_customer_message_never_a_note(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    agent = await add_user(engine, tenant.workspace_id, Role.AGENT)
+    photo = {"type": "photo", "url": "https://example.com/p.jpg"}
+    channel, conversation = await _conversation(api, tenant, text=None, attachments=[photo])
+    cid, thread = conversation["id"], conversation["external_id"]
+    assert conversation["last_message_preview"] == "[photo]", "media alone shows as its type"
+    await _make_replyable(engine, channel)
+    sent = await api.post(
+        f"/v1/conversations/{cid}/messages", json={"text": "we are on it"}, headers=agent.auth
+    )
+    assert sent.status_code == 202, sent.text
+    assert (await _listed(api, agent, cid, channel))["last_message_preview"] == "we are on it"
+    await api.post(f"/v1/conversations/{cid}/notes", json={"text": "internal"}, headers=agent.auth)
+    assert (await _listed(api, agent, cid, channel))["last_message_preview"] == "we are on it"
+
+    later = (utcnow() + timedelta(seconds=1)).isoformat()
+    await send_events(api, channel, message_event(thread=thread, text="é" * 300, occurred_at=later))
+
+    async def answered() -> str | None:
+        preview: str | None = (await _get(api, agent, cid))["last_message_preview"]
+        return preview if preview != "we are on it" else None
+
+    assert await wait_for(answered) == "é" * 280, "the first 280 characters"
+    assert (await _listed(api, agent, cid, channel))["last_message_preview"] == "é" * 280

@@ -478,6 +478,8 @@ async def test_deleting_a_message_on_telegram(
 
     await wait_for(gone)
     assert await conversation_messages(api, tenant, polled["id"], str(group["id"])) == []
+    shown = (await api.get(f"/v1/conversations/{stored['conversation_id']}", headers=tenant.auth)).json()
+    assert shown["last_message_preview"] is None, "its only message is gone"
     again = await api.post(f"/v1/messages/{stored['id']}/delete", headers=tenant.auth)
     assert again.status_code == 409
     assert conversation["id"] == stored["conversation_id"]
