@@ -393,7 +393,9 @@ class _Generator:
                 "resolved_at": thread.times[-1] if resolved else None,
                 "claimed_by_id": None,
                 "claim_expires_at": None,
-                "last_message_preview": None,  # derived once the messages are in (list_columns)
+                # Derived once the messages and labels are in (``list_columns``).
+                "last_message_preview": None,
+                "labels_json": "[]",
                 "sentiment": rng.choices(("negative", "neutral", "positive", None), (20, 45, 25, 10))[0],
                 "version": rng.randint(1, 6),
                 "created_at": thread.times[0],
