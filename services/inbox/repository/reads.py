@@ -14,10 +14,12 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Text,
     Uuid,
     and_,
     any_,
     bindparam,
+    cast,
     func,
     literal,
     or_,
@@ -166,8 +168,14 @@ _LISTED = tuple(
 
 
 @cache
-def conversation_rows_for(with_unread: bool) -> Select[Any]:
-    return select(*_LISTED, (_unread_count() if with_unread else literal(None)).label("unread_count"))
+def conversation_rows_for(with_unread: bool, *, uuids_as_text: bool = False) -> Select[Any]:
+    """:func:`conversation_rows`; ``uuids_as_text``: ids as the database writes them, for JSON as it
+    is (PostgreSQL: the driver's own UUID objects are not ones ``orjson`` writes by itself)."""
+    columns = [
+        cast(column, Text).label(column.name) if uuids_as_text and isinstance(column.type, Uuid) else column
+        for column in _LISTED
+    ]
+    return select(*columns, (_unread_count() if with_unread else literal(None)).label("unread_count"))
 
 
 def conversation_rows(reader: UUID | None = None) -> Select[Any]:
@@ -298,7 +306,7 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     """The list statement of a shape (which filters, whether after a position, whether with unread
     counts), built and compiled once: building and compiling it again on every request cost more
     than executing it."""
-    query = conversation_rows_for(with_unread).where(
+    query = conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql").where(
         *conversation_filters(dialect.name, names, common_search=common)
     )
     statement = newest_first(query, after_position="before_at" in names)
