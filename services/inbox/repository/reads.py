@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -104,25 +105,28 @@ class MessageRow:
 _Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
 
 
+_READER = bindparam("reader", type_=Uuid())
+
+
+@cache
+def _with_read_mark() -> Any:
+    """Conversations with the read mark of the user bound as ``reader``, if any (outer join on its
+    key): looked up once per conversation, for both the unread filter and the unread count."""
+    return Conversation.__table__.outerjoin(
+        ConversationRead.__table__,
+        and_(ConversationRead.conversation_id == Conversation.id, ConversationRead.user_id == _READER),
+    )
+
+
 @cache
 def _unread_count() -> Any:
-    """How many of a conversation's customer messages the user bound as ``reader`` has not read
-    (correlated). Built once, with the user as a bound parameter: building it per request (an alias
-    of ``messages``) cost more CPU than running it."""
+    """How many of a conversation's customer messages the reader has not read (with the read mark
+    joined, :func:`_with_read_mark`): none when the mark is at or after the newest customer
+    message, as the unread filter has it; otherwise the messages after it, counted by the
+    (conversation, occurred_at) index. Built once: building it per request cost more than running it."""
     message = aliased(Message)
-    # The read mark is looked up once per conversation (correlated to the conversation, not to each
-    # message), so the count scans only the messages after it by the (conversation, occurred_at)
-    # index: correlated to the message, it was looked up again for every message of the conversation.
-    read_up_to = (
-        select(ConversationRead.read_up_to)
-        .where(
-            ConversationRead.user_id == bindparam("reader", type_=Uuid()),
-            ConversationRead.conversation_id == Conversation.id,
-        )
-        .correlate(Conversation)
-        .scalar_subquery()
-    )
-    return (
+    read_up_to = ConversationRead.read_up_to
+    after_mark = (
         select(func.count())
         .select_from(message)
         .where(
@@ -131,8 +135,22 @@ def _unread_count() -> Any:
             message.deleted_at.is_(None),
             message.occurred_at > func.coalesce(read_up_to, literal(workflow.NEVER, UTCDateTime())),
         )
-        .correlate(Conversation)
+        .correlate(Conversation, ConversationRead)
         .scalar_subquery()
+    )
+    return case(
+        (or_(Conversation.last_inbound_at.is_(None), read_up_to >= Conversation.last_inbound_at), 0),
+        else_=after_mark,
+    )
+
+
+def _unread_by_reader() -> ColumnElement[bool]:
+    """The unread filter with the read mark joined: :func:`workflow.unread_for`, without a second
+    lookup of the mark."""
+    read_up_to = ConversationRead.read_up_to
+    return and_(
+        Conversation.last_inbound_at.is_not(None),
+        or_(read_up_to.is_(None), read_up_to < Conversation.last_inbound_at),
     )
 
 
@@ -175,7 +193,9 @@ def conversation_rows_for(with_unread: bool, *, uuids_as_text: bool = False) -> 
         cast(column, Text).label(column.name) if uuids_as_text and isinstance(column.type, Uuid) else column
         for column in _LISTED
     ]
-    return select(*columns, (_unread_count() if with_unread else literal(None)).label("unread_count"))
+    if not with_unread:
+        return select(*columns, literal(None).label("unread_count"))
+    return select(*columns, _unread_count().label("unread_count")).select_from(_with_read_mark())
 
 
 def conversation_rows(reader: UUID | None = None) -> Select[Any]:
@@ -234,11 +254,12 @@ def filter_values(dialect: str, workspace_id: UUID, where: ConversationFilter) -
 
 
 def conversation_filters(
-    dialect: str, names: Collection[str], *, common_search: bool = False
+    dialect: str, names: Collection[str], *, common_search: bool = False, read_mark_joined: bool = False
 ) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a filter over ``conversations``, their values bound to the parameters of
     :func:`filter_values` (``names`` are its keys); ``common_search``: the search's words are common
-    (:func:`search.common`)."""
+    (:func:`search.common`); ``read_mark_joined``: the select has the unread filter's user's read
+    mark joined (:func:`conversation_rows` for that user)."""
     workspace = bindparam("workspace_id", type_=Uuid())
     column = Conversation.__table__.c
     clauses: list[ColumnElement[bool]] = [Conversation.workspace_id == workspace]
@@ -266,7 +287,12 @@ def conversation_filters(
             .exists()
         )
     if "unread_by" in names:
-        clauses.append(workflow.unread_for(bindparam("unread_by", type_=Uuid())))
+        unread = (
+            _unread_by_reader()
+            if read_mark_joined
+            else workflow.unread_for(bindparam("unread_by", type_=Uuid()))
+        )
+        clauses.append(unread)
     if "since" in names:
         clauses.append(Conversation.last_activity_at >= bindparam("since", type_=UTCDateTime()))
     if "until" in names:
@@ -307,7 +333,7 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     counts), built and compiled once: building and compiling it again on every request cost more
     than executing it."""
     query = conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql").where(
-        *conversation_filters(dialect.name, names, common_search=common)
+        *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)
     )
     statement = newest_first(query, after_position="before_at" in names)
     compiled = statement.compile(dialect=dialect)
@@ -339,6 +365,8 @@ async def list_conversations(
 ) -> ConversationRows:
     """Conversations by last activity, newest first, strictly after the keyset position ``before``;
     ``reader`` is the user whose unread counts to give."""
+    if where.unread_by is not None and where.unread_by != reader:
+        raise ValueError("a list filters by its reader's unread conversations only")
     dialect = connection.dialect
     common = (
         where.q is not None
