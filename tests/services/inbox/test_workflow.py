@@ -819,3 +819,27 @@ async def test_the_preview_is_the_newest_reply_or_customer_message_never_a_note(
 
     assert await wait_for(answered) == "é" * 280, "the first 280 characters"
     assert (await _listed(api, agent, cid, channel))["last_message_preview"] == "é" * 280
+
+
+async def test_a_bulk_filter_combines_unread_search_and_label_as_the_list_does(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    agent = await add_user(engine, tenant.workspace_id, Role.AGENT)
+    label = await _label(engine, tenant.workspace_id, unique("vip"))
+    word = unique("parcel").replace("-", "")
+    channel, wanted = await _conversation(api, tenant, text=f"where is my {word}")
+    _, read = await _conversation(api, tenant, channel, text=f"{word} arrived")
+    _, unlabelled = await _conversation(api, tenant, channel, text=f"another {word}")
+    _, other_words = await _conversation(api, tenant, channel, text="hello there")
+    for conversation in (wanted, read, other_words):
+        await _patch(api, tenant, conversation["id"], {"labels": [label]})
+    assert (await api.post(f"/v1/conversations/{read['id']}/read", headers=agent.auth)).status_code == 204
+    where = {"channel_id": channel.id, "unread": True, "q": word, "label_id": label}
+
+    listed = await api.get("/v1/conversations", params=where, headers=agent.auth)
+    assert [c["id"] for c in listed.json()["data"]] == [wanted["id"]]
+    body = {"filter": where, "set": {"priority": "urgent"}}
+    result = (await api.post("/v1/conversations/bulk", json=body, headers=agent.auth)).json()
+    assert (result["matched"], result["updated"]) == (1, 1)
+    priorities = {c["id"]: (await _get(api, agent, c["id"]))["priority"] for c in (wanted, read, unlabelled)}
+    assert priorities == {wanted["id"]: "urgent", read["id"]: None, unlabelled["id"]: None}
