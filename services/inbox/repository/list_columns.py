@@ -33,7 +33,7 @@ PREVIEW_LENGTH = 280
 _CHUNK = 500
 
 
-def preview_of(message: Any = Message) -> ColumnElement[str | None]:
+def preview_of(message: Any) -> ColumnElement[str | None]:
     """How a list shows a message: its text's first characters, else ``[<first attachment's type>]``."""
     first = message.attachments[0].as_string()
     kind = func.coalesce(message.attachments[(0, "type")].as_string(), "attachment")
@@ -66,20 +66,47 @@ def _table() -> Table:
     return cast(Table, Conversation.__table__)
 
 
+async def lock(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
+    """Lock these conversations, in key order, for the rest of the transaction (PostgreSQL; SQLite
+    has one writer at a time). Take it before writing their messages, labels or catalogue entries,
+    as the ingest's upsert does: a write that locked a message first and its conversation second
+    could deadlock with an ingest batch, and a derivation run while waiting for the lock would read
+    the messages as they were before the batch it waited for."""
+    ordered = sorted(conversation_ids)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        await session.execute(
+            select(Conversation.id)
+            .where(Conversation.id.in_(chunk))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+
+
 async def refresh_previews(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
-    """Derive these conversations' previews again from their messages. The caller holds their row
-    locks or takes them here, in key order (the ingest's upsert takes them the same way)."""
+    """Derive these conversations' previews again from their messages, writing only those that
+    changed. The caller holds their locks (:func:`lock`, or the ingest's upsert)."""
     ordered = sorted(conversation_ids)
     table = _table()
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        await session.execute(
-            update(table).where(table.c.id.in_(chunk)).values(last_message_preview=_newest_preview())
+        rows = await session.execute(
+            select(table.c.id, table.c.last_message_preview, _newest_preview()).where(table.c.id.in_(chunk))
         )
+        changed = [{"b_id": key, "b_preview": newest} for key, shown, newest in rows if shown != newest]
+        if changed:
+            # Core executemany: one UPDATE per changed conversation, by key, nothing synchronised.
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(last_message_preview=bindparam("b_preview")),
+                changed,
+            )
 
 
 async def refresh_labels(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
-    """Write these conversations' labels again, from the labels they carry and the catalogue."""
+    """Write these conversations' labels again, from the labels they carry and the catalogue. The
+    caller holds their locks (:func:`lock`)."""
     ordered = sorted(conversation_ids)
     table = _table()
     for start in range(0, len(ordered), _CHUNK):
@@ -106,6 +133,10 @@ def labels_json(labels: list[dict[str, Any]]) -> str:
 
 
 async def refresh_label(session: AsyncSession, label_id: UUID) -> None:
-    """A label was renamed or recoloured: write the labels of every conversation carrying it again."""
+    """A label was renamed or recoloured: write the labels of every conversation carrying it again.
+    They are locked first, so a label an agent puts on or takes off meanwhile is not written over."""
     query = select(ConversationLabel.conversation_id).where(ConversationLabel.label_id == label_id)
-    await refresh_labels(session, list((await session.scalars(query)).all()))
+    carrying = list((await session.scalars(query)).all())
+    await lock(session, carrying)
+    # Read again under the locks: a conversation given the label while they were taken counts too.
+    await refresh_labels(session, set(carrying) | set((await session.scalars(query)).all()))

@@ -114,10 +114,10 @@ async def mark_sent(
             Message.channel_id == current.channel_id, Message.external_id == first, Message.id != message_id
         )
     )
-    merged = (
-        twin is not None and twin.delivery_status is None and twin.conversation_id == current.conversation_id
-    )
-    if twin is not None and merged:
+    merged = False
+    if twin is not None and twin.delivery_status is None and twin.conversation_id == current.conversation_id:
+        merged = True
+        await list_columns.lock(session, [current.conversation_id])
         # The platform's echo of this very reply got stored first (Reddit lists the account's own
         # comments): it is the same message, so the reply takes its place rather than doubling it.
         await session.execute(delete(MessageRevision).where(MessageRevision.message_id == twin.id))
@@ -170,14 +170,16 @@ async def complete_audit(
 
 async def mark_deleted_by_agent(session: AsyncSession, message_id: UUID, at: datetime, now: datetime) -> None:
     """The platform deleted a message an agent asked to delete."""
+    conversation_id = await session.scalar(select(Message.conversation_id).where(Message.id == message_id))
+    if conversation_id is None:
+        return
+    await list_columns.lock(session, [conversation_id])
     await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.deleted_at.is_(None))
         .values(deleted_at=at, updated_at=now)
     )
-    conversation_id = await session.scalar(select(Message.conversation_id).where(Message.id == message_id))
-    if conversation_id is not None:
-        await list_columns.refresh_previews(session, [conversation_id])
+    await list_columns.refresh_previews(session, [conversation_id])
 
 
 async def messages_by_id(session: AsyncSession, workspace_id: UUID, ids: list[UUID]) -> list[Message]:

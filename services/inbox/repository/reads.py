@@ -71,8 +71,9 @@ class ConversationRows:
     """Conversations as lists read them: rows of the ``conversations`` columns and the reader's
     unread count (None when the reader is not a user), named by ``columns``, read by position.
 
-    Rows rather than ORM objects or named tuples: on PostgreSQL a list page's rows are the driver's
-    own (``asyncpg.Record``), several times cheaper to get than anything built over them.
+    Plain rows rather than ORM objects or response models, read by position: on PostgreSQL they come
+    with no result processing at all (ids as text, times as the driver decodes them), several
+    times cheaper than anything built over them.
     """
 
     columns: tuple[str, ...]
@@ -87,8 +88,8 @@ class ConversationRows:
     def value(self, index: int, column: str) -> Any:
         return self.rows[index][self.columns.index(column)]
 
-    def position(self, index: int) -> tuple[datetime, UUID]:
-        """The keyset position of a row: where the page after it starts."""
+    def position(self, index: int) -> tuple[datetime, UUID | str]:
+        """The keyset position of a row: where the page after it starts (the id as the row has it)."""
         return self.value(index, "last_activity_at"), self.value(index, "id")
 
 
@@ -200,8 +201,9 @@ def conversation_rows_for(with_unread: bool, *, uuids_as_text: bool = False) -> 
 
 def conversation_rows(reader: UUID | None = None) -> Select[Any]:
     """The statement behind every list of conversations: their columns (preview and labels included,
-    ``repository/list_columns.py``) and ``reader``'s unread count; add the WHERE, ORDER BY and
-    LIMIT, execute it with :func:`row_params`, and read it with :func:`read_rows`."""
+    ``repository/list_columns.py``) and ``reader``'s unread count; add the WHERE (and
+    :func:`newest_first`), execute it with :func:`row_params` (and :func:`page_values`), and read
+    it with :func:`read_rows`."""
     return conversation_rows_for(reader is not None)
 
 
@@ -212,12 +214,7 @@ def row_params(reader: UUID | None) -> dict[str, Any]:
 
 def read_rows(statement: Select[Any], rows: Sequence[Sequence[Any]]) -> ConversationRows:
     """The rows of a :func:`conversation_rows` statement."""
-    return ConversationRows(_names(statement), rows)
-
-
-@cache
-def _names(statement: Select[Any]) -> tuple[str, ...]:
-    return tuple(statement.selected_columns.keys())
+    return ConversationRows(tuple(statement.selected_columns.keys()), rows)
 
 
 _BOUND = (
@@ -241,8 +238,9 @@ def filter_values(dialect: str, workspace_id: UUID, where: ConversationFilter) -
     for name in _BOUND:
         value = getattr(where, name)
         if value is not None:
-            values[name] = value
+            values[name] = _aware(value) if isinstance(value, datetime) else value
     if where.unassigned:
+        values.pop("assignee_id", None)  # unassigned wins over an assignee
         values["unassigned"] = True  # no parameter: the shape alone says it
     if where.sentiment:
         values["sentiment"] = list(where.sentiment)
@@ -323,8 +321,16 @@ def page_values(before: tuple[datetime, UUID] | None, limit: int) -> dict[str, A
     """The parameters of :func:`newest_first`."""
     values: dict[str, Any] = {"limit": limit}
     if before is not None:
-        values["before_at"], values["before_id"] = before
+        values["before_at"], values["before_id"] = _aware(before[0]), before[1]
     return values
+
+
+def _aware(value: datetime) -> datetime:
+    """A time as a list binds it: PostgreSQL lists go to the driver without the column types' own
+    checks (``UTCDateTime`` refuses a naive time, which the driver would take as local time)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a conversation list")
+    return value
 
 
 @lru_cache(maxsize=256)
@@ -339,7 +345,8 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     compiled = statement.compile(dialect=dialect)
     parameters = tuple(compiled.positiontup or ())
     constants = {name: compiled.binds[name].value for name in parameters if not compiled.binds[name].required}
-    return _Prepared(statement, _names(statement), compiled.string, parameters, constants)
+    columns = tuple(statement.selected_columns.keys())
+    return _Prepared(statement, columns, compiled.string, parameters, constants)
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,13 @@ async def label_names(session: AsyncSession, workspace_id: UUID) -> dict[UUID, s
     return {row.id: row.name for row in rows}
 
 
-async def get_label(session: AsyncSession, workspace_id: UUID, label_id: UUID) -> Label | None:
-    """A label of the workspace's catalogue."""
-    return await session.scalar(select(Label).where(Label.id == label_id, Label.workspace_id == workspace_id))
+async def get_label(
+    session: AsyncSession, workspace_id: UUID, label_id: UUID, *, for_update: bool = False
+) -> Label | None:
+    """A label of the workspace's catalogue (``for_update``: locked for the rest of the transaction,
+    which also holds off conversations being given it meanwhile)."""
+    query = select(Label).where(Label.id == label_id, Label.workspace_id == workspace_id)
+    return await session.scalar(query.with_for_update() if for_update else query)
 
 
 async def labels_by_id(session: AsyncSession, workspace_id: UUID, label_ids: Collection[UUID]) -> list[Label]:

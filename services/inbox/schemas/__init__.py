@@ -271,7 +271,8 @@ class ConversationOut(BaseModel):
     labels: list[LabelRef]
     claim: ClaimOut | None = Field(description="An agent working on it now (replies by others get 409).")
     unread_count: int | None = Field(
-        description="Inbound messages the caller has not read (null for a token without a user)."
+        description="Customer messages sent after the caller's read mark; 0 once the caller has read up "
+        "to the newest one, as `unread=true` has it (null for a token without a user)."
     )
     last_activity_at: datetime = Field(description="Send time of the newest message; orders the list.")
     last_inbound_at: datetime | None = Field(description="Send time of the newest customer message.")

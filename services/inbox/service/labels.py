@@ -42,9 +42,11 @@ async def list_labels(session: AsyncSession, workspace_id: uuid.UUID) -> list[La
     return await repo.list_labels(session, workspace_id)
 
 
-async def get_label(session: AsyncSession, workspace_id: uuid.UUID, label_id: uuid.UUID) -> Label:
+async def get_label(
+    session: AsyncSession, workspace_id: uuid.UUID, label_id: uuid.UUID, *, for_update: bool = False
+) -> Label:
     """A label of the catalogue; 404 otherwise."""
-    label = await repo.get_label(session, workspace_id, label_id)
+    label = await repo.get_label(session, workspace_id, label_id, for_update=for_update)
     if label is None:
         raise LabelNotFound(f"label {label_id} not found")
     return label
@@ -120,7 +122,9 @@ async def delete_label(
     """An admin removes a label from the catalogue, and so from every conversation that carried it
     (each one changes version, is audited and announced, as if an agent had taken the label off).
     Returns the outbox ids of those announcements."""
-    label = await get_label(session, principal.workspace_id, label_id)
+    # Locked first: a conversation given the label while it is being deleted would otherwise lose
+    # it by the foreign key's cascade and still show it in its lists.
+    label = await get_label(session, principal.workspace_id, label_id, for_update=True)
     labelled = await workflow_repo.conversations_labelled(session, label.id)
     _, _, changed = await workflow.bulk_update(
         session, principal, labelled, {"remove_labels": [label.id]}, now, action="conversation.label_deleted"

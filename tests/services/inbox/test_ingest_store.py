@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.inbox import ids
 from services.inbox.models import Contact, Conversation, Identity, Message, MessageRevision
+from services.inbox.repository import outbound as outbound_repo
 from services.inbox.service.ingest import store_events
 from shared.db import session_factory
 from shared.events import (
@@ -435,3 +437,41 @@ async def test_a_worker_memory_skips_known_rows_and_still_stores_right(engine: A
     memory.forget()
     assert not memory.workspaces
     assert not memory.touched
+
+
+async def test_an_agents_deletion_during_an_ingest_batch_previews_what_the_batch_wrote(
+    engine: AsyncEngine,
+) -> None:
+    """The deletion's outcome waits for the batch's lock on the conversation, then derives the
+    preview from the messages as the batch left them (not as they were when it started waiting)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the two transactions cannot interleave")
+    tenant = await make_tenant(engine)
+    channel_id = await _channel(engine, tenant)
+    await _store(
+        engine,
+        [
+            [
+                created(channel_id, "a", "first", T0),
+                created(channel_id, "b", "spam", T0 + timedelta(minutes=1)),
+            ]
+        ],
+    )
+    spam = await _message(engine, channel_id, "b")
+    sessions = session_factory(engine)
+
+    async def delete_spam() -> None:
+        async with sessions() as session, session.begin():
+            await outbound_repo.mark_deleted_by_agent(
+                session, spam.id, T0 + timedelta(minutes=3), datetime.now(UTC)
+            )
+
+    async with sessions() as ingest, ingest.begin():
+        newest = created(channel_id, "c", "newest", T0 + timedelta(minutes=2))
+        await store_events(ingest, [(newest, 10)], datetime.now(UTC))
+        deletion = asyncio.create_task(delete_spam())
+        await asyncio.sleep(0.3)
+        assert not deletion.done(), "it waits for the batch"
+    await deletion
+    assert (await _conversation_view(engine, tenant, channel_id, "thread"))[3] == "newest"
+    assert (await _message(engine, channel_id, "b")).deleted_at is not None
