@@ -351,6 +351,8 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
 
 @dataclass(frozen=True)
 class _Prepared:
+    """A list statement, and its compiled text with the order its parameters go in."""
+
     statement: Select[Any]
     columns: tuple[str, ...]
     sql: str
