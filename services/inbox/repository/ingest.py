@@ -72,8 +72,11 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     await _upsert_conversations(session, dialect, _by_id(plan.conversations))
     for message_round in plan.message_rounds:
         await _upsert_messages(session, dialect, sorted(message_round, key=lambda row: row["id"]))
-    await sentiment.refresh(session, plan.message_conversations)
-    await list_columns.refresh_previews(session, plan.message_conversations)
+    await list_columns.derive(
+        session,
+        plan.message_conversations,
+        {"sentiment": sentiment.newest_label(), "last_message_preview": list_columns.newest_preview()},
+    )
     await _insert_revisions(
         session, dialect, sorted(plan.revisions, key=lambda row: (row["message_id"], row["digest"]))
     )

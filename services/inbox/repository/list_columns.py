@@ -45,7 +45,7 @@ def preview_of(message: Any) -> ColumnElement[str | None]:
 
 
 @cache
-def _newest_preview() -> Any:
+def newest_preview() -> Any:
     """The preview of a conversation's newest visible message (correlated)."""
     message = aliased(Message)
     return (
@@ -86,20 +86,38 @@ async def lock(session: AsyncSession, conversation_ids: Collection[UUID]) -> Non
 async def refresh_previews(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
     """Derive these conversations' previews again from their messages, writing only those that
     changed. The caller holds their locks (:func:`lock`, or the ingest's upsert)."""
+    await derive(session, conversation_ids, {"last_message_preview": newest_preview()})
+
+
+async def derive(
+    session: AsyncSession, conversation_ids: Collection[UUID], columns: dict[str, ColumnElement[Any]]
+) -> None:
+    """Derive columns of these conversations again, each from a correlated expression over their
+    messages (:func:`newest_preview`, ``sentiment.newest_label``): one select of them all, then one
+    update per conversation where any changed. The caller holds their locks. Ingest derives the
+    sentiment and the preview together: a select and an update each cost it about a tenth."""
     ordered = sorted(conversation_ids)
     table = _table()
+    names = list(columns)
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
+        current = [table.c[name] for name in names]
         rows = await session.execute(
-            select(table.c.id, table.c.last_message_preview, _newest_preview()).where(table.c.id.in_(chunk))
+            select(table.c.id, *current, *columns.values()).where(table.c.id.in_(chunk))
         )
-        changed = [{"b_id": key, "b_preview": newest} for key, shown, newest in rows if shown != newest]
+        changed = []
+        for key, *values in rows:
+            shown, derived = values[: len(names)], values[len(names) :]
+            if shown != derived:
+                changed.append(
+                    {"b_id": key, **{f"b_{name}": value for name, value in zip(names, derived, strict=True)}}
+                )
         if changed:
             # Core executemany: one UPDATE per changed conversation, by key, nothing synchronised.
             await session.execute(
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
-                .values(last_message_preview=bindparam("b_preview")),
+                .values({name: bindparam(f"b_{name}") for name in names}),
                 changed,
             )
 

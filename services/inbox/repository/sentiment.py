@@ -10,18 +10,15 @@ the batch wrote, and after a correction.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from functools import cache
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.inbox.models import Conversation, Message
-
-_CHUNK = 500
 
 
 def effective(message: Any = Message) -> ColumnElement[str | None]:
@@ -30,7 +27,7 @@ def effective(message: Any = Message) -> ColumnElement[str | None]:
 
 
 @cache
-def _latest() -> Any:
+def newest_label() -> Any:
     """The effective sentiment of a conversation's newest inbound message that has one (correlated)."""
     message = aliased(Message)
     label = effective(message)
@@ -52,29 +49,4 @@ def _latest() -> Any:
 
 async def latest(session: AsyncSession, conversation_id: UUID) -> str | None:
     """What a conversation's sentiment is, from its messages as they are now."""
-    return await session.scalar(select(_latest()).where(Conversation.id == conversation_id))
-
-
-async def refresh(session: AsyncSession, conversation_ids: Collection[UUID]) -> int:
-    """Derive the sentiment of these conversations again (rows whose value is unchanged are not
-    written); returns how many changed. The caller holds their row locks (the ingest's upsert)."""
-    ordered = sorted(conversation_ids)
-    changed: list[dict[str, Any]] = []
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        rows = await session.execute(
-            select(Conversation.id, Conversation.sentiment, _latest().label("latest")).where(
-                Conversation.id.in_(chunk)
-            )
-        )
-        changed += [
-            {"b_id": row.id, "b_sentiment": row.latest} for row in rows if row.sentiment != row.latest
-        ]
-    if changed:
-        # Core, not ORM, executemany: one UPDATE per changed row, by key, nothing synchronised.
-        table = cast(Table, Conversation.__table__)
-        await session.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(sentiment=bindparam("b_sentiment")),
-            changed,
-        )
-    return len(changed)
+    return await session.scalar(select(newest_label()).where(Conversation.id == conversation_id))
