@@ -99,9 +99,9 @@ async def derive(
     ordered = sorted(conversation_ids)
     table = _table()
     names = list(columns)
+    current = [table.c[name] for name in names]
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        current = [table.c[name] for name in names]
         rows = await session.execute(
             select(table.c.id, *current, *columns.values()).where(table.c.id.in_(chunk))
         )
