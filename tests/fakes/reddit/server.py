@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -73,8 +74,12 @@ class FakeReddit(RedditWorld):
         retry_after_on_429: bool = True,
         token_lifetime: int = 86400,
         rotate_refresh_tokens: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: the seconds the rate-limit windows and tokens are measured in (a test can hold
+        it still, so the headers it checks do not depend on how fast the machine is)."""
         super().__init__(token_lifetime=token_lifetime, rotate_refresh_tokens=rotate_refresh_tokens)
+        self.clock = clock
         self.host = host
         self.port = port
         self.budget = budget or RateBudget()
@@ -134,7 +139,7 @@ class FakeReddit(RedditWorld):
     # -- HTTP -----------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        at = time.monotonic()
+        at = self.clock()
         path = _normalise(request.path)
         query = dict(request.query)
         form = await _read_form(request)
@@ -177,7 +182,7 @@ class FakeReddit(RedditWorld):
                 raise too_many_requests()
             app = oauth.client_of(self, headers.get("authorization"))
             seen.client_id = app.client_id
-            return _render(oauth.grant(self, app, form, time.monotonic()))
+            return _render(oauth.grant(self, app, form, self.clock()))
         except ApiError as error:
             return _render(error.body, error.status, error.headers)
 
@@ -196,7 +201,7 @@ class FakeReddit(RedditWorld):
         headers: dict[str, str],
         seen: _Seen,
     ) -> web.Response:
-        now = time.monotonic()
+        now = self.clock()
         token = self._bearer(headers.get("authorization"))
         if token is not None:
             seen.client_id = token.app.client_id
