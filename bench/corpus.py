@@ -197,6 +197,8 @@ class _Thread:
     contact: int
     times: list[datetime]
     inbound: list[bool]
+    priority: str | None = None
+    """Drawn with the conversation's row; its labels carry it too."""
 
 
 class _Generator:
@@ -369,6 +371,11 @@ class _Generator:
             first_out = next((t for t, i in zip(thread.times, thread.inbound, strict=True) if not i), None)
             resolved = status == "resolved"
             title = self.text(3, 8) if rng.random() < 0.3 else None
+            # Drawn in the order the row had them, so the corpus stays the same.
+            snoozed = self.now + timedelta(days=rng.randint(1, 30)) if status == "snoozed" else None
+            assignee = rng.choice(self.assignees) if rng.random() < 0.6 else None
+            team = rng.choice(self.team_ids) if rng.random() < 0.5 else None
+            thread.priority = rng.choices((None, "low", "normal", "high", "urgent"), (50, 15, 20, 10, 5))[0]
             yield {
                 "id": thread.id,
                 "workspace_id": self.workspace_id,
@@ -379,12 +386,10 @@ class _Generator:
                 "title_seq": None,
                 "status": status,
                 "status_changed_at": thread.times[-1],
-                "snoozed_until": self.now + timedelta(days=rng.randint(1, 30))
-                if status == "snoozed"
-                else None,
-                "assignee_id": rng.choice(self.assignees) if rng.random() < 0.6 else None,
-                "team_id": rng.choice(self.team_ids) if rng.random() < 0.5 else None,
-                "priority": rng.choices((None, "low", "normal", "high", "urgent"), (50, 15, 20, 10, 5))[0],
+                "snoozed_until": snoozed,
+                "assignee_id": assignee,
+                "team_id": team,
+                "priority": thread.priority,
                 "last_activity_at": thread.times[-1],
                 "activity_confirmed": True,
                 "last_inbound_at": last_inbound,
@@ -410,7 +415,12 @@ class _Generator:
         for thread in self.threads:
             if rng.random() < 0.4:
                 for label_id in set(rng.choices(self.label_ids, label_weights, k=rng.randint(1, 3))):
-                    yield {"conversation_id": thread.id, "label_id": label_id}
+                    yield {
+                        "conversation_id": thread.id,
+                        "label_id": label_id,
+                        "last_activity_at": thread.times[-1],
+                        "priority": thread.priority,
+                    }
 
     def messages(self) -> Iterator[dict[str, Any]]:
         rng = self.rng

@@ -257,7 +257,7 @@ async def sql_times(database_url: str, seeded: Seeded, scenario: Scenario) -> li
     ``EXPLAIN (ANALYZE, TIMING OFF)`` planning + execution of every statement the repository runs
     for it (captured as it runs them), on a warm cache."""
     principal = access.Principal(seeded.workspace_id, access.Role.AGENT, None, seeded.user_id)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, parallel_plans=False)  # as the inbox API's
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -301,7 +301,7 @@ def _explainable(captured: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
 async def explain(database_url: str, seeded: Seeded, scenario: Scenario) -> str:
     """The text plans (with timing) of the statements the first query of the scenario runs."""
     principal = access.Principal(seeded.workspace_id, access.Role.AGENT, None, seeded.user_id)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, parallel_plans=False)  # as the inbox API's
     captured: list[tuple[str, Any]] = []
     event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: captured.append((a[2], a[3])))
     out: list[str] = []

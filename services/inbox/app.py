@@ -49,7 +49,7 @@ def component(settings: InboxSettings | None = None) -> Component:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url())
+        engine = create_engine(settings.resolved_database_url(), parallel_plans=False)
         bus = await Bus.from_settings(settings, name="inbox-api")
         state = InboxState(
             settings=settings,

@@ -165,15 +165,16 @@ async def test_a_store_with_data_upgrades_and_keeps_it(empty_database_url: str) 
         await engine.dispose()
 
 
-async def test_0010_derives_the_list_columns_of_stored_conversations(empty_database_url: str) -> None:
-    """Previews and labels come onto conversations stored before 0010, as the repository derives them."""
+async def test_0010_and_0011_derive_the_list_columns_of_stored_conversations(empty_database_url: str) -> None:
+    """Previews and labels come onto conversations stored before 0010, as the repository derives them;
+    labels stored before 0011 take their conversation's activity and priority."""
     import uuid
     from datetime import UTC, datetime, timedelta
 
     import orjson
     from sqlalchemy import Connection, select
 
-    from services.inbox.models import VERSION_TABLE, Base, Conversation
+    from services.inbox.models import VERSION_TABLE, Base, Conversation, ConversationLabel
 
     [inbox] = [m for m in MIGRATIONS if m.service == "inbox"]
     engine = create_engine(empty_database_url)
@@ -202,8 +203,10 @@ async def test_0010_derives_the_list_columns_of_stored_conversations(empty_datab
         for conversation in (texts, media, silent):
             insert(
                 "conversations", id=conversation, workspace_id=workspace, channel_id=channel,
-                external_id=str(conversation), status="open", last_activity_at=now, activity_confirmed=True,
-                version=1, created_at=now, updated_at=now,
+                external_id=str(conversation), status="open", activity_confirmed=True, version=1,
+                created_at=now, updated_at=now,
+                **({"last_activity_at": now + timedelta(minutes=3), "priority": "high"} if conversation == texts
+                   else {"last_activity_at": now}),
             )  # fmt: skip
         for name, label in labels.items():
             insert(
@@ -228,6 +231,15 @@ async def test_0010_derives_the_list_columns_of_stored_conversations(empty_datab
                 select(Conversation.id, Conversation.last_message_preview, Conversation.labels_json)
             )
             found = {row.id: (row.last_message_preview, orjson.loads(row.labels_json)) for row in rows}
+            copies = (
+                await connection.execute(
+                    select(
+                        ConversationLabel.conversation_id,
+                        ConversationLabel.last_activity_at,
+                        ConversationLabel.priority,
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     assert found == {
@@ -241,3 +253,4 @@ async def test_0010_derives_the_list_columns_of_stored_conversations(empty_datab
         media: ("[photo]", []),
         silent: (None, []),
     }
+    assert sorted(copies) == [(texts, now + timedelta(minutes=3), "high")] * 2

@@ -72,7 +72,9 @@ class Label(Base):
 
 
 class ConversationLabel(Base):
-    """A label on a conversation."""
+    """A label on a conversation. It carries copies of its conversation's ``last_activity_at`` and
+    ``priority`` (``repository/list_columns.py`` keeps them), so that its index gives a label's
+    conversations in list order, with their priority at hand."""
 
     __tablename__ = "conversation_labels"
 
@@ -80,8 +82,18 @@ class ConversationLabel(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
     )
     label_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True)
+    last_activity_at: Mapped[datetime]
+    priority: Mapped[str | None] = mapped_column(String(8))
 
-    __table_args__ = (Index(None, "label_id", "conversation_id"),)
+    __table_args__ = (
+        Index(
+            "ix_conversation_labels_list_order",
+            "label_id",
+            "last_activity_at",
+            "conversation_id",
+            postgresql_include=["priority"],
+        ),
+    )
 
 
 class ConversationRead(Base):

@@ -70,6 +70,7 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     await _upsert_contacts(session, dialect, _by_id(plan.contacts))
     await _upsert_identities(session, dialect, _by_id(plan.identities))
     await _upsert_conversations(session, dialect, _by_id(plan.conversations))
+    await list_columns.order_labels(session, plan.conversations)
     for message_round in plan.message_rounds:
         await _upsert_messages(session, dialect, sorted(message_round, key=lambda row: row["id"]))
     await list_columns.derive(

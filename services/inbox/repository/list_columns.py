@@ -13,6 +13,11 @@ labels after a conversation's labels change and after a label is renamed or reco
 
 Computing them on every read took four correlated lookups per listed conversation: two thirds of a
 list page's database work at a million messages (``bench/listing.py``).
+
+The other way round, each label on a conversation carries copies of the conversation's
+``last_activity_at`` and ``priority`` (:func:`order_labels`), which ingest and the workflow copy
+again wherever they change (the only writers of either), so a list filtered by a label walks the
+label's own index newest first instead of probing every conversation for it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, null, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -158,3 +163,25 @@ async def refresh_label(session: AsyncSession, label_id: UUID) -> None:
     await lock(session, carrying)
     # Read again under the locks: a conversation given the label while they were taken counts too.
     await refresh_labels(session, set(carrying) | set((await session.scalars(query)).all()))
+
+
+async def order_labels(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
+    """Copy these conversations' ``last_activity_at`` and ``priority`` onto the labels they carry,
+    where they differ. The caller holds their locks (:func:`lock`, or the ingest's upsert) and has
+    flushed their changes."""
+    ordered = sorted(conversation_ids)
+    labels, conversations = cast(Table, ConversationLabel.__table__), _table()
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        await session.execute(
+            update(labels)
+            .where(
+                labels.c.conversation_id.in_(chunk),
+                labels.c.conversation_id == conversations.c.id,
+                or_(
+                    labels.c.last_activity_at != conversations.c.last_activity_at,
+                    labels.c.priority.is_distinct_from(conversations.c.priority),
+                ),
+            )
+            .values(last_activity_at=conversations.c.last_activity_at, priority=conversations.c.priority)
+        )

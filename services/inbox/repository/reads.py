@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    SQLColumnExpression,
     String,
     Text,
     Uuid,
@@ -276,14 +277,14 @@ def conversation_filters(
         else:
             clauses.append(Conversation.sentiment.in_(bindparam("sentiment", expanding=True)))
     if "label_id" in names:
-        clauses.append(
-            select(ConversationLabel.conversation_id)
-            .where(
-                ConversationLabel.conversation_id == Conversation.id,
-                ConversationLabel.label_id == bindparam("label_id", type_=Uuid()),
-            )
-            .exists()
-        )
+        # Joined, not probed: the list walks the label's conversations in its own index's order
+        # (list_order), the priority at hand in that index.
+        clauses += [
+            ConversationLabel.conversation_id == Conversation.id,
+            ConversationLabel.label_id == bindparam("label_id", type_=Uuid()),
+        ]
+        if "priority" in names:
+            clauses.append(ConversationLabel.priority == bindparam("priority", type_=column["priority"].type))
     if "unread_by" in names:
         unread = (
             _unread_by_reader()
@@ -291,30 +292,38 @@ def conversation_filters(
             else workflow.unread_for(bindparam("unread_by", type_=Uuid()))
         )
         clauses.append(unread)
+    activity, _ = list_order(names)
     if "since" in names:
-        clauses.append(Conversation.last_activity_at >= bindparam("since", type_=UTCDateTime()))
+        clauses.append(activity >= bindparam("since", type_=UTCDateTime()))
     if "until" in names:
-        clauses.append(Conversation.last_activity_at < bindparam("until", type_=UTCDateTime()))
+        clauses.append(activity < bindparam("until", type_=UTCDateTime()))
     return clauses
 
 
-def newest_first(query: _Query, *, after_position: bool) -> _Query:
-    """A select over conversations in list order (last activity, newest first), at most ``limit``
-    and, ``after_position``, strictly after the keyset position ``before_at``, ``before_id``: the
-    parameters of :func:`page_values`."""
+Order = tuple[SQLColumnExpression[datetime], SQLColumnExpression[UUID]]
+
+
+def list_order(names: Collection[str]) -> Order:
+    """The columns a list of conversations goes by: their last activity and id; under a label
+    filter, the label's copies of them (``list_columns.order_labels``), which its index gives in
+    that order."""
+    if "label_id" in names:
+        return ConversationLabel.last_activity_at, ConversationLabel.conversation_id
+    return Conversation.last_activity_at, Conversation.id
+
+
+def newest_first(query: _Query, *, after_position: bool, order: Order | None = None) -> _Query:
+    """A select over conversations in list order (last activity, newest first; ``order``, from
+    :func:`list_order`, names the columns), at most ``limit`` and, ``after_position``, strictly after
+    the keyset position ``before_at``, ``before_id``: the parameters of :func:`page_values`."""
+    activity, key = order or list_order(())
     if after_position:
         at, conversation_id = (
             bindparam("before_at", type_=UTCDateTime()),
             bindparam("before_id", type_=Uuid()),
         )
-        query = query.where(
-            or_(
-                Conversation.last_activity_at < at,
-                and_(Conversation.last_activity_at == at, Conversation.id < conversation_id),
-            )
-        )
-    order = (Conversation.last_activity_at.desc(), Conversation.id.desc())
-    return query.order_by(*order).limit(bindparam("limit", type_=Integer()))
+        query = query.where(or_(activity < at, and_(activity == at, key < conversation_id)))
+    return query.order_by(activity.desc(), key.desc()).limit(bindparam("limit", type_=Integer()))
 
 
 def page_values(before: tuple[datetime, UUID] | None, limit: int) -> dict[str, Any]:
@@ -341,7 +350,7 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     query = conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql").where(
         *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)
     )
-    statement = newest_first(query, after_position="before_at" in names)
+    statement = newest_first(query, after_position="before_at" in names, order=list_order(names))
     compiled = statement.compile(dialect=dialect)
     parameters = tuple(compiled.positiontup or ())
     constants = {name: compiled.binds[name].value for name in parameters if not compiled.binds[name].required}
@@ -416,7 +425,7 @@ async def filtered_ids(
     query = select(Conversation.id, Conversation.last_activity_at).where(
         *conversation_filters(dialect, values)
     )
-    query = newest_first(query, after_position=before is not None)
+    query = newest_first(query, after_position=before is not None, order=list_order(values))
     return [(row.id, row.last_activity_at) for row in await session.execute(query, values)]
 
 

@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
-from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Message
+from services.inbox.models import Conversation, ConversationLabel, ConversationRead, Label, Message
 from services.inbox.repository import list_columns
 from shared.db import insert_for
 
@@ -55,17 +55,23 @@ async def change_labels(
     session: AsyncSession, conversation_id: UUID, added: Collection[UUID], removed: Collection[UUID]
 ) -> None:
     """Put labels on a conversation and take others off (labels already on it stay on), then write
-    the labels its lists show again."""
+    the labels its lists show again. New labels copy the conversation's stored list order
+    (``list_columns.order_labels``): flush its changes first."""
     if not added and not removed:
         return
     table = ConversationLabel.__table__
     if added:
-        statement = insert_for(session.get_bind().dialect.name, table).on_conflict_do_nothing(
-            index_elements=[table.c.conversation_id, table.c.label_id]
+        carried = (
+            select(Conversation.id, Label.id, Conversation.last_activity_at, Conversation.priority)
+            .join(Label, true())  # each label with the conversation's row
+            .where(Conversation.id == conversation_id, Label.id.in_(sorted(added)))
         )
-        await session.execute(
-            statement, [{"conversation_id": conversation_id, "label_id": label} for label in sorted(added)]
+        statement = (
+            insert_for(session.get_bind().dialect.name, table)
+            .from_select(["conversation_id", "label_id", "last_activity_at", "priority"], carried)
+            .on_conflict_do_nothing(index_elements=[table.c.conversation_id, table.c.label_id])
         )
+        await session.execute(statement)
     if removed:
         await session.execute(
             delete(ConversationLabel).where(

@@ -31,8 +31,8 @@ from services.inbox.errors import (
     VersionMismatch,
 )
 from services.inbox.models import Conversation, Message
+from services.inbox.repository import list_columns, users
 from services.inbox.repository import outbound as outbound_repo
-from services.inbox.repository import users
 from services.inbox.repository import workflow as repo
 from services.inbox.service import outbound
 from services.inbox.service.access import Principal, Role
@@ -143,6 +143,9 @@ async def apply_changes(
     for name in ("assignee_id", "team_id", "priority"):
         if name in wanted:
             setattr(conversation, name, wanted[name])
+    await session.flush()  # the labels copy the conversation's stored priority
+    if conversation.priority != before["priority"]:
+        await list_columns.order_labels(session, [conversation.id])
     labels_after = set(labels_before)
     if wanted.get("labels") is not None:
         labels_after = set(wanted["labels"])

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.inbox.models import AuditEntry, Label, Team
+from services.inbox.models import AuditEntry, Conversation, ConversationLabel, Label, Team
 from services.inbox.models import Channel as ChannelRow
 from services.inbox.service.access import Role
 from shared.db import session_factory
@@ -843,3 +843,71 @@ async def test_a_bulk_filter_combines_unread_search_and_label_as_the_list_does(
     assert (result["matched"], result["updated"]) == (1, 1)
     priorities = {c["id"]: (await _get(api, agent, c["id"]))["priority"] for c in (wanted, read, unlabelled)}
     assert priorities == {wanted["id"]: "urgent", read["id"]: None, unlabelled["id"]: None}
+
+
+async def test_a_label_lists_its_conversations_by_their_activity_as_it_moves(
+    api: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """A label's list walks the label's own copies of its conversations' activity and priority
+    (``list_columns.order_labels``): they follow new messages and priority changes, whenever the
+    label was put on."""
+    label = await _label(engine, tenant.workspace_id, unique("vip"))
+    channel = await make_channel(api, tenant)
+    start = utcnow() - timedelta(minutes=10)
+    first, second, third = [
+        (await _conversation(api, tenant, channel, occurred_at=(start + timedelta(minutes=n)).isoformat()))[1]
+        for n in range(3)
+    ]
+    for conversation, priority in ((first, "urgent"), (second, "urgent"), (third, "normal")):
+        response = await _patch(api, tenant, conversation["id"], {"labels": [label], "priority": priority})
+        assert response.status_code == 200, response.text
+
+    async def listed(**params: Any) -> list[str]:
+        page = await api.get(
+            "/v1/conversations", params={"label_id": label, "limit": 10, **params}, headers=tenant.auth
+        )
+        assert page.status_code == 200, page.text
+        return [c["id"] for c in page.json()["data"]]
+
+    ids = {"first": first["id"], "second": second["id"], "third": third["id"]}
+    assert await listed() == [ids["third"], ids["second"], ids["first"]]
+    assert await listed(priority="urgent") == [ids["second"], ids["first"]]
+    assert await listed(since=(start + timedelta(seconds=30)).isoformat()) == [ids["third"], ids["second"]]
+
+    # A new message moves the first conversation to the top of the label's list.
+    news = message_event(thread=first["external_id"], occurred_at=utcnow().isoformat(), text="again")
+    assert (await send_events(api, channel, news)).status_code == 202
+
+    async def moved() -> list[str] | None:
+        order = await listed()
+        return order if order[0] == ids["first"] else None
+
+    assert await wait_for(moved) == [ids["first"], ids["third"], ids["second"]]
+    assert await listed(priority="urgent") == [ids["first"], ids["second"]]
+
+    # A priority change moves the conversation between the label's priority lists.
+    assert (await _patch(api, tenant, ids["second"], {"priority": "low"})).status_code == 200
+    assert await listed(priority="urgent") == [ids["first"]]
+    assert await listed(priority="low") == [ids["second"]]
+
+    # Page by page, in the same order.
+    seen, cursor = [], None
+    while True:
+        params = {"label_id": label, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/conversations", params=params, headers=tenant.auth)).json()
+        seen += [c["id"] for c in page["data"]]
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert seen == [ids["first"], ids["third"], ids["second"]]
+
+    # The copies are the conversations' own values.
+    async with session_factory(engine)() as session:
+        rows = await session.execute(
+            select(Conversation.last_activity_at, Conversation.priority, ConversationLabel)
+            .join(ConversationLabel, ConversationLabel.conversation_id == Conversation.id)
+            .where(ConversationLabel.label_id == uuid.UUID(label))
+        )
+        copies = [(at, priority, row.last_activity_at, row.priority) for at, priority, row in rows]
+    assert len(copies) == 3
+    assert all(at == copied_at and priority == copied for at, priority, copied_at, copied in copies)
