@@ -398,7 +398,10 @@ only, `python -m bench --only listing` runs it alone and writes its section):
   size. Message counts per conversation have a long tail (median 5, 1 % over 80, the longest ~950); text is
   drawn from a vocabulary with a Zipf distribution (function words and shop words at the head, 20,000
   made-up words in the tail), so searches have common and rare terms. Rows are written with COPY
-  in the models' exact shape, the big tables' secondary indexes rebuilt afterwards, then ANALYZE.
+  in the models' exact shape (labels on conversations with their conversation's activity and
+  priority, as `repository/list_columns.py` keeps them), the big tables' secondary indexes rebuilt
+  afterwards; then every conversation's preview and labels are derived by the code that keeps them
+  (`list_columns.py` again), and the database is vacuumed and analysed.
   `--quick` uses a tenth of the data and 3-second runs.
 * The system under test is the real web process (`piazza serve ingress inbox-api`, one uvicorn
   process) started by `bench/stack.py`. The raw limit is a minimal FastAPI app in one uvicorn process

@@ -69,8 +69,8 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     dialect = session.get_bind().dialect.name
     await _upsert_contacts(session, dialect, _by_id(plan.contacts))
     await _upsert_identities(session, dialect, _by_id(plan.identities))
-    await _upsert_conversations(session, dialect, _by_id(plan.conversations))
-    await list_columns.order_labels(session, plan.conversations)
+    labelled = await _upsert_conversations(session, dialect, _by_id(plan.conversations))
+    await list_columns.order_labels(session, labelled)
     for message_round in plan.message_rounds:
         await _upsert_messages(session, dialect, sorted(message_round, key=lambda row: row["id"]))
     await list_columns.derive(
@@ -149,15 +149,18 @@ async def _upsert_identities(session: AsyncSession, dialect: str, rows: list[Row
     await _execute(session, statement, rows)
 
 
-async def _upsert_conversations(session: AsyncSession, dialect: str, rows: list[Row]) -> None:
+async def _upsert_conversations(
+    session: AsyncSession, dialect: str, rows: list[Row]
+) -> list[list_columns.LabelOrder]:
     """One statement for every conversation a batch touches, so row locks are taken in key order.
+    Returns the activity and priority of those carrying labels, for their labels to copy.
 
     A confirmed activity time (from a created message) replaces a placeholder's (from an edit or
     deletion heard of first) and then only moves forward; a placeholder's moves forward among
     placeholders. Every event touching the conversation moves ``updated_at``.
     """
     if not rows:
-        return
+        return []
     table = Conversation.__table__
     statement = insert_for(dialect, table)
     new, old = statement.excluded, table.c
@@ -177,7 +180,7 @@ async def _upsert_conversations(session: AsyncSession, dialect: str, rows: list[
         new.last_inbound_at.is_not(None),
         or_(old.status_changed_at.is_(None), new.last_inbound_at > old.status_changed_at),
     )
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[old.channel_id, old.external_id],
         set_={
             **title,
@@ -194,8 +197,13 @@ async def _upsert_conversations(session: AsyncSession, dialect: str, rows: list[
             "version": case((reopens, old.version + 1), else_=old.version),
             "updated_at": new.updated_at,
         },
-    )
-    await _execute(session, statement, rows)
+    ).returning(old.id, old.last_activity_at, old.priority, old.labels_json)
+    labelled = []
+    for chunk in _chunks(rows):
+        for key, moved, priority, labels in await session.execute(upsert, list(chunk)):
+            if labels != list_columns.NO_LABELS:
+                labelled.append((key, moved, priority))
+    return labelled
 
 
 async def dormant_conversations(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, Row]:

@@ -23,18 +23,22 @@ label's own index newest first instead of probing every conversation for it.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, null, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, bindparam, case, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.inbox.models import Conversation, ConversationLabel, Label, Message
+from shared.db import UTCDateTime
 
 PREVIEW_LENGTH = 280
+NO_LABELS = "[]"
+"""``labels_json`` of a conversation without labels."""
 _CHUNK = 500
 
 
@@ -165,23 +169,26 @@ async def refresh_label(session: AsyncSession, label_id: UUID) -> None:
     await refresh_labels(session, set(carrying) | set((await session.scalars(query)).all()))
 
 
-async def order_labels(session: AsyncSession, conversation_ids: Collection[UUID]) -> None:
-    """Copy these conversations' ``last_activity_at`` and ``priority`` onto the labels they carry,
-    where they differ. The caller holds their locks (:func:`lock`, or the ingest's upsert) and has
-    flushed their changes."""
-    ordered = sorted(conversation_ids)
-    labels, conversations = cast(Table, ConversationLabel.__table__), _table()
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        await session.execute(
-            update(labels)
-            .where(
-                labels.c.conversation_id.in_(chunk),
-                labels.c.conversation_id == conversations.c.id,
-                or_(
-                    labels.c.last_activity_at != conversations.c.last_activity_at,
-                    labels.c.priority.is_distinct_from(conversations.c.priority),
-                ),
-            )
-            .values(last_activity_at=conversations.c.last_activity_at, priority=conversations.c.priority)
+LabelOrder = tuple[UUID, datetime, str | None]
+"""A conversation's id, ``last_activity_at`` and ``priority``, as its labels copy them."""
+
+
+async def order_labels(session: AsyncSession, orders: Collection[LabelOrder]) -> None:
+    """Copy each conversation's ``last_activity_at`` and ``priority``, as given (its stored values,
+    its lock held), onto the labels it carries, where they differ: one UPDATE per conversation by
+    key, sent together."""
+    if not orders:
+        return
+    labels = cast(Table, ConversationLabel.__table__)
+    at, priority = bindparam("b_at", type_=UTCDateTime()), bindparam("b_priority", type_=String())
+    statement = (
+        update(labels)
+        .where(
+            labels.c.conversation_id == bindparam("b_id"),
+            or_(labels.c.last_activity_at != at, labels.c.priority.is_distinct_from(priority)),
         )
+        .values(last_activity_at=at, priority=priority)
+    )
+    await session.execute(
+        statement, [{"b_id": key, "b_at": moved, "b_priority": level} for key, moved, level in sorted(orders)]
+    )

@@ -143,9 +143,11 @@ async def apply_changes(
     for name in ("assignee_id", "team_id", "priority"):
         if name in wanted:
             setattr(conversation, name, wanted[name])
-    await session.flush()  # the labels copy the conversation's stored priority
     if conversation.priority != before["priority"]:
-        await list_columns.order_labels(session, [conversation.id])
+        await list_columns.order_labels(
+            session, [(conversation.id, conversation.last_activity_at, conversation.priority)]
+        )
+    await session.flush()  # new labels copy the conversation's stored priority
     labels_after = set(labels_before)
     if wanted.get("labels") is not None:
         labels_after = set(wanted["labels"])
