@@ -347,15 +347,32 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     """The list statement of a shape (which filters, whether after a position, whether with unread
     counts), built and compiled once: building and compiling it again on every request cost more
     than executing it."""
-    query = conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql").where(
+    order = list_order(names)
+    query = _positioned(conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql"), order)
+    query = query.where(
         *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)
     )
-    statement = newest_first(query, after_position="before_at" in names, order=list_order(names))
+    statement = newest_first(query, after_position="before_at" in names, order=order)
     compiled = statement.compile(dialect=dialect)
     parameters = tuple(compiled.positiontup or ())
     constants = {name: compiled.binds[name].value for name in parameters if not compiled.binds[name].required}
     columns = tuple(statement.selected_columns.keys())
     return _Prepared(statement, columns, compiled.string, parameters, constants)
+
+
+def _positioned(query: Select[Any], order: Order) -> Select[Any]:
+    """The rows' ``last_activity_at`` as the list's order has it, so that a page's cursor is a
+    position in that order: under a label filter, the label's copy (the same value, unless a write
+    from before migration 0011 left it behind; paging by the other would then go round in circles)."""
+    activity = order[0]
+    if activity is Conversation.last_activity_at:
+        return query
+    return query.with_only_columns(
+        *(
+            activity.label("last_activity_at") if column.name == "last_activity_at" else column
+            for column in query.selected_columns
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -422,10 +439,12 @@ async def filtered_ids(
     ``before``, at most ``limit``: ``(id, last_activity_at)``."""
     dialect = session.get_bind().dialect.name
     values = filter_values(dialect, workspace_id, where) | page_values(before, limit)
-    query = select(Conversation.id, Conversation.last_activity_at).where(
+    order = list_order(values)
+    activity: Any = order[0]  # the position in the list's order, as the list's cursor is
+    query = select(Conversation.id, activity.label("last_activity_at")).where(
         *conversation_filters(dialect, values)
     )
-    query = newest_first(query, after_position=before is not None, order=list_order(values))
+    query = newest_first(query, after_position=before is not None, order=order)
     return [(row.id, row.last_activity_at) for row in await session.execute(query, values)]
 
 

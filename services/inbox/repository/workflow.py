@@ -26,6 +26,7 @@ async def conversation_for_update(
         select(Conversation)
         .where(Conversation.id == conversation_id, Conversation.workspace_id == workspace_id)
         .with_for_update()
+        .execution_options(populate_existing=True)  # the locked row, even if loaded before
     )
     return await session.scalar(query)
 
@@ -41,6 +42,7 @@ async def conversations_for_update(
         .where(Conversation.workspace_id == workspace_id, Conversation.id.in_(sorted(conversation_ids)))
         .order_by(Conversation.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return list((await session.scalars(query)).all())
 

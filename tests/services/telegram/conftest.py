@@ -61,7 +61,8 @@ async def connect_bot(
 async def polled(api: httpx.AsyncClient, tenant: Tenant, bot: FakeBot, connector: Any) -> dict[str, Any]:
     """The fake bot registered as a polled channel, its first getUpdates made."""
     channel = await connect_bot(api, tenant, bot)
-    await bot.wait_for(lambda: bot.calls("getUpdates"))
+    # The connector hears of the channel over the bus and starts its poller: seconds on a busy machine.
+    await bot.wait_for(lambda: bot.calls("getUpdates"), timeout=30)
     return channel
 
 

@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.Column("last_activity_at", shared.db.types.UTCDateTime(timezone=True), nullable=True),
     )
     op.add_column("conversation_labels", sa.Column("priority", sa.String(length=8), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        # No conversation may move between the copy and the end of the migration.
+        op.execute("LOCK TABLE conversations IN SHARE MODE")
     carrying = conversations.c.id == conversation_labels.c.conversation_id
     op.execute(
         conversation_labels.update().values(
