@@ -57,12 +57,13 @@ async def change_labels(
     session: AsyncSession, conversation_id: UUID, added: Collection[UUID], removed: Collection[UUID]
 ) -> None:
     """Put labels on a conversation and take others off (labels already on it stay on), then write
-    the labels its lists show again. New labels copy the conversation's stored list order
-    (``list_columns.order_labels``): flush its changes first."""
+    the labels its lists show again. New labels copy the conversation's list order as stored
+    (``list_columns.order_labels``), so its pending changes are flushed first."""
     if not added and not removed:
         return
     table = ConversationLabel.__table__
     if added:
+        await session.flush()
         carried = (
             select(Conversation.id, Label.id, Conversation.last_activity_at, Conversation.priority)
             .join(Label, true())  # each label with the conversation's row

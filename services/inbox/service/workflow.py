@@ -147,7 +147,6 @@ async def apply_changes(
         await list_columns.order_labels(
             session, [(conversation.id, conversation.last_activity_at, conversation.priority)]
         )
-    await session.flush()  # new labels copy the conversation's stored priority
     labels_after = set(labels_before)
     if wanted.get("labels") is not None:
         labels_after = set(wanted["labels"])
