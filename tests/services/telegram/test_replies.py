@@ -55,7 +55,7 @@ async def settled(api: httpx.AsyncClient, tenant: Tenant, message_id: str) -> di
         body: dict[str, Any] = response.json()
         return body if body["delivery"]["status"] != "pending" else None
 
-    return await wait_for(done, timeout=15)
+    return await wait_for(done, timeout=45)  # a paced backlog on a loaded 2-core CI run took over 15 s
 
 
 async def audited(api: httpx.AsyncClient, tenant: Tenant, entry_id: str) -> dict[str, Any]:
