@@ -160,7 +160,15 @@ async def test_nats_down_means_503_and_every_accepted_message_is_stored_once(
             ids = await _stored_ids(engine, channel.id)
             return ids if set(accepted) <= set(ids) else None
 
-        ids = await wait_for(all_accepted_stored, timeout=60, interval=0.5)
+        try:
+            ids = await wait_for(all_accepted_stored, timeout=90, interval=0.5)
+        except AssertionError:
+            # Say which, and what the worker was doing: a failure here is otherwise a bare timeout.
+            missing = sorted(set(accepted) - set(await _stored_ids(engine, channel.id)))
+            raise AssertionError(
+                f"{len(missing)} accepted messages not stored, first {missing[:10]}\n"
+                f"worker:\n{stack.worker.output()[-6000:]}\nweb:\n{stack.web.output()[-3000:]}"
+            ) from None
         assert len(ids) == len(set(ids))
         assert len(accepted) >= 201
         # Nothing was stored that no one sent, and nothing refused slipped in twice.

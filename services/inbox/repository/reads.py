@@ -348,11 +348,28 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
     counts), built and compiled once: building and compiling it again on every request cost more
     than executing it."""
     order = list_order(names)
+    after_position = "before_at" in names
     query = _positioned(conversation_rows_for(with_unread, uuids_as_text=dialect.name == "postgresql"), order)
-    query = query.where(
-        *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)
-    )
-    statement = newest_first(query, after_position="before_at" in names, order=order)
+    if dialect.name == "postgresql" and "search" in names and not common:
+        # The matches are collected and sorted (search.conversation_matches): take the page's ids
+        # first, then read the page's rows, read marks and unread counts for those alone. In one
+        # select, PostgreSQL joined every match to its read mark before sorting.
+        page = newest_first(
+            select(Conversation.id).where(*conversation_filters(dialect.name, names)),
+            after_position=after_position,
+            order=order,
+        ).correlate(None)  # its own conversations (and labels), not the outer select's
+        others = names - {"search", "before_at", "before_id"}
+        query = query.where(
+            *conversation_filters(dialect.name, others, read_mark_joined=with_unread),
+            Conversation.id == any_(search.ArrayOf(page)),
+        )
+        after_position = False  # the page's ids are after the position already
+    else:
+        query = query.where(
+            *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)
+        )
+    statement = newest_first(query, after_position=after_position, order=order)
     compiled = statement.compile(dialect=dialect)
     parameters = tuple(compiled.positiontup or ())
     constants = {name: compiled.binds[name].value for name in parameters if not compiled.binds[name].required}
@@ -406,7 +423,7 @@ async def list_conversations(
     common = (
         where.q is not None
         and dialect.name == "postgresql"
-        and await search.common(connection, _search_words(where.q))
+        and await search.remembered_common(connection, _search_words(where.q))
     )
     values = (
         filter_values(dialect.name, workspace_id, where) | page_values(before, limit) | row_params(reader)

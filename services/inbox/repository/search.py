@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from cachetools import TTLCache
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
@@ -142,7 +143,7 @@ def _sqlite_matches(workspace_id: Workspace) -> Select[tuple[UUID]]:
     return select(union(by_text, by_author).subquery().c[0])
 
 
-class _ArrayOf(ColumnElement[Any]):
+class ArrayOf(ColumnElement[Any]):
     """PostgreSQL's ``ARRAY(subquery)``: the subquery's rows as one array value. Its subquery is part
     of its cache key, so statements holding it are compiled once, not on every search."""
 
@@ -153,8 +154,8 @@ class _ArrayOf(ColumnElement[Any]):
         self.query = query
 
 
-@compiles(_ArrayOf)
-def _compile_array_of(element: _ArrayOf, compiler: Any, **kw: Any) -> str:
+@compiles(ArrayOf)
+def _compile_array_of(element: ArrayOf, compiler: Any, **kw: Any) -> str:
     return f"ARRAY({compiler.process(element.query, **kw)})"
 
 
@@ -193,6 +194,21 @@ async def common(connection: AsyncConnection, words: list[str]) -> bool:
     return bool(found[0]["Plan"]["Plan Rows"] > COMMON_SHARE * messages)
 
 
+_REMEMBERED: TTLCache[tuple[str, tuple[str, ...]], bool] = TTLCache(maxsize=4096, ttl=300)
+
+
+async def remembered_common(connection: AsyncConnection, words: list[str]) -> bool:
+    """:func:`common`, remembered for five minutes per database and words. The answer comes from
+    the planner's statistics, which change when the table is analysed, not from request to
+    request; asking again each time cost a plan, a catalogue read and two round trips per search.
+    An answer gone stale makes a search slower for a while, never wrong."""
+    key = (connection.engine.url.render_as_string(), tuple(words))
+    found = _REMEMBERED.get(key)
+    if found is None:
+        found = _REMEMBERED[key] = await common(connection, words)
+    return found
+
+
 def conversation_matches(
     dialect: str, workspace_id: Workspace, *, common: bool = False
 ) -> ColumnElement[bool]:
@@ -212,11 +228,11 @@ def conversation_matches(
     if dialect != "postgresql":
         return Conversation.id.in_(_sqlite_matches(workspace_id))
     if not common:
-        return Conversation.id == any_(_ArrayOf(_postgres_matches(workspace_id)))
+        return Conversation.id == any_(ArrayOf(_postgres_matches(workspace_id)))
     tsquery = _postgres_query(_search())
     # One EXISTS, not an OR of two: PostgreSQL turns an EXISTS under an OR into a hashed subplan,
     # which collects every match first, the very work the walk avoids.
-    authors = _ArrayOf(select(_postgres_authors(workspace_id, tsquery).subquery().c[0]))
+    authors = ArrayOf(select(_postgres_authors(workspace_id, tsquery).subquery().c[0]))
     return (
         select(Message.id)
         .where(

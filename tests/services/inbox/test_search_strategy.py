@@ -81,3 +81,24 @@ async def test_the_share_decides(connection: AsyncConnection, monkeypatch: pytes
     monkeypatch.setattr(search, "COMMON_SHARE", 0.6)
 
     assert await search.common(connection, ["often"]) is False  # half is no longer enough
+
+
+async def test_a_list_asks_once_per_words_and_remembers(
+    connection: AsyncConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await connection.execute(text("ANALYZE messages"))
+    asked: list[list[str]] = []
+    real = search.common
+
+    async def counting(conn: AsyncConnection, words: list[str]) -> bool:
+        asked.append(words)
+        return await real(conn, words)
+
+    monkeypatch.setattr(search, "common", counting)
+    monkeypatch.setattr(search, "_REMEMBERED", type(search._REMEMBERED)(maxsize=8, ttl=300))
+
+    assert await search.remembered_common(connection, ["often"]) is True
+    assert await search.remembered_common(connection, ["often"]) is True
+    assert await search.remembered_common(connection, ["seldom"]) is False
+    assert await search.remembered_common(connection, ["seldom"]) is False
+    assert asked == [["often"], ["seldom"]]
