@@ -19,6 +19,7 @@ from shared.db import create_engine, session_factory
 from shared.events import utcnow
 from shared.http import build_app
 from shared.logging import configure_logging
+from shared.process import tune_gc
 from shared.webhooks.signing import sign
 
 app = typer.Typer(help="Piazza, the open-source social inbox.", no_args_is_help=True, add_completion=False)
@@ -94,6 +95,7 @@ def _demo(platform: str, host: str, port: int, pace: float) -> None:
 def _serve(title: str, service: str, components: list[str], host: str, port: int) -> None:
     settings = _settings(service)
     web = build_app(title, [load_component(c) for c in components])
+    tune_gc()
     uvicorn.run(
         web,
         host=host,

@@ -1,8 +1,10 @@
-"""Child-process hygiene for the supervisor and the embedded NATS server."""
+"""Process hygiene: children of the supervisor and the embedded NATS server, and the collector's
+settings of a long-running service."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -11,6 +13,25 @@ from collections.abc import Callable
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+GC_THRESHOLDS = (20_000, 50, 100)
+"""The cyclic garbage collector's thresholds in a service (Python's defaults: 700, 10, 10)."""
+
+
+def tune_gc() -> None:
+    """Set a service process up for the collector, once its modules are imported: what is alive now
+    (modules, routes, compiled statements) is moved out of the collector's sight (``gc.freeze``),
+    and collections of young objects run after 20,000 allocations instead of 700.
+
+    A list page allocates thousands of short-lived objects (rows, times, dicts) and hardly any
+    cycles; with the defaults the collector showed up all through profiles of the web process. With
+    these settings the web process spent 8 % less CPU per request on a page of fifty conversations
+    (``bench/listing.py``'s (a) on the development store: 1.30 against 1.20 ms, two runs each).
+    Cycles are still collected, a little later."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def die_with_parent() -> None:
