@@ -15,20 +15,22 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-GC_THRESHOLDS = (20_000, 50, 100)
+GC_THRESHOLDS = (20_000, 10, 10)
 """The cyclic garbage collector's thresholds in a service (Python's defaults: 700, 10, 10)."""
 
 
 def tune_gc() -> None:
     """Set a service process up for the collector, once its modules are imported: what is alive now
     (modules, routes, compiled statements) is moved out of the collector's sight (``gc.freeze``),
-    and collections of young objects run after 20,000 allocations instead of 700.
+    and collections of young objects run after 20,000 allocations instead of 700; the older
+    generations keep Python's ratios (every tenth collection), so long-lived cycles go at the same
+    pace relative to the young ones.
 
     A list page allocates thousands of short-lived objects (rows, times, dicts) and hardly any
     cycles; with the defaults the collector showed up all through profiles of the web process. With
-    these settings the web process spent 8 % less CPU per request on a page of fifty conversations
-    (``bench/listing.py``'s (a) on the development store: 1.30 against 1.20 ms, two runs each).
-    Cycles are still collected, a little later."""
+    these settings the web process spent 6-8 % less CPU per request on a page of fifty conversations
+    (``bench/listing.py``'s (a) on the development store: 1.30 against 1.19-1.22 ms, two runs
+    each). Cycles are still collected, a little later."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

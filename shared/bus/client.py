@@ -8,10 +8,12 @@ from types import TracebackType
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.errors import ConnectionReconnectingError, NoRespondersError
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import Error as JetStreamError
+from nats.js.errors import ServiceUnavailableError
 from nats.js.kv import KeyValue
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -53,7 +55,11 @@ class Bus:
         nc = await _connect_with_retry(url, name, connect_timeout)
         bus = cls(nc, BusNames(prefix))
         if ensure:
-            await ensure_topology(bus.js, bus.names, ack_wait=ack_wait, replicas=replicas)
+            try:
+                await _declare_with_retry(bus, ack_wait, replicas, connect_timeout)
+            except BaseException:
+                await nc.close()
+                raise
         return bus
 
     @classmethod
@@ -129,6 +135,28 @@ class Bus:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+_UNANSWERED = (TimeoutError, NoRespondersError, ConnectionReconnectingError, ServiceUnavailableError)
+"""What the server does to a request while it restarts, or while JetStream starts: nothing (a
+timeout), no one to answer, a reconnection under way, JetStream unavailable."""
+
+
+async def _declare_with_retry(bus: Bus, ack_wait: float | None, replicas: int, deadline: float) -> None:
+    """:func:`ensure_topology` (idempotent), asked again while the server does not answer. A
+    process that starts while NATS restarts (the connection itself comes back on its own) waits for
+    it instead of failing its startup; a refusal (a bad configuration) is raised at once."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(_UNANSWERED),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        stop=stop_after_delay(deadline),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "bus.topology.retrying", error=repr(state.outcome.exception() if state.outcome else None)
+        ),
+    ):
+        with attempt:
+            await ensure_topology(bus.js, bus.names, ack_wait=ack_wait, replicas=replicas)
 
 
 async def _connect_with_retry(url: str, name: str, deadline: float) -> NATS:

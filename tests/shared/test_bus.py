@@ -7,11 +7,16 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
+from nats.js.errors import BadRequestError
 
+from shared.bus import client
 from shared.bus.client import Bus, BusUnavailable
 from shared.bus.consumer import BatchConsumer, Delivery
+from shared.bus.server import EmbeddedNats
 from shared.bus.topology import (
     DEAD_LETTER_DELIVERIES,
     DEAD_LETTER_REASON,
@@ -23,7 +28,7 @@ from shared.bus.topology import (
 )
 from shared.errors import PermanentError, TransientError
 from shared.events import AuthorRef, InboundMessage, MessageReceived, ThreadRef, utcnow
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.bus
 
@@ -111,6 +116,60 @@ async def test_topology_is_idempotent(bus: Bus) -> None:
     await ensure_topology(bus.js, bus.names)
     info = await bus.js.stream_info(bus.names.stream("INBOUND"))
     assert info.config.subjects == [bus.names.subject("inbound.>")]
+
+
+async def test_a_process_starting_while_nats_restarts_waits_for_it(
+    tmp_path: Path, bus_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server goes away just as the process declares the topology, and comes back after the
+    declaration's requests have timed out (5 s; requests sent meanwhile wait in the client): the
+    declaration is asked again, and the process starts instead of failing."""
+    server = EmbeddedNats(tmp_path / "nats", port=free_port())
+    url = server.start()
+    declared = ensure_topology
+    calls: list[float] = []
+    restarts: list[asyncio.Task[None]] = []
+
+    async def restart_later() -> None:
+        await asyncio.sleep(6)
+        await asyncio.to_thread(server.start)  # same port, same store
+
+    async def outage_then_declare(*args: Any, **kwargs: Any) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 1:
+            await asyncio.to_thread(server.stop)
+            restarts.append(asyncio.create_task(restart_later()))
+        await declared(*args, **kwargs)
+
+    monkeypatch.setattr(client, "ensure_topology", outage_then_declare)
+    try:
+        bus = await Bus.connect(url, name="tests", prefix=bus_prefix)
+        try:
+            assert len(calls) >= 2  # the first declaration went unanswered
+            assert calls[-1] - calls[0] >= 5
+            await bus.js.stream_info(bus.names.stream("INBOUND"))  # declared once the server was back
+        finally:
+            await bus.close()
+    finally:
+        await asyncio.gather(*restarts)
+        server.stop()
+
+
+async def test_a_refused_declaration_fails_the_start_at_once(
+    nats_url: str, bus_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    async def refuse(*_args: Any, **_kwargs: Any) -> None:
+        calls.append(1)
+        raise BadRequestError(
+            code=400, description="stream name already in use with a different configuration"
+        )
+
+    monkeypatch.setattr(client, "ensure_topology", refuse)
+    with pytest.raises(BadRequestError):
+        await Bus.connect(nats_url, name="tests", prefix=bus_prefix)
+    assert calls == [1]
 
 
 async def test_a_republished_event_is_stored_once_by_jetstream(bus: Bus) -> None:

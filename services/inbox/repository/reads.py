@@ -359,12 +359,13 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
             after_position=after_position,
             order=order,
         ).correlate(None)  # its own conversations (and labels), not the outer select's
-        others = names - {"search", "before_at", "before_id"}
+        # The page's ids meet every filter and follow the position; the label filter stays for
+        # its join, whose copies are the order's columns.
+        kept = names & {"workspace_id", "label_id"}
         query = query.where(
-            *conversation_filters(dialect.name, others, read_mark_joined=with_unread),
-            Conversation.id == any_(search.ArrayOf(page)),
+            *conversation_filters(dialect.name, kept), Conversation.id == any_(search.ArrayOf(page))
         )
-        after_position = False  # the page's ids are after the position already
+        after_position = False
     else:
         query = query.where(
             *conversation_filters(dialect.name, names, common_search=common, read_mark_joined=with_unread)

@@ -39,7 +39,7 @@ def strategy(request: pytest.FixtureRequest, backend: str, monkeypatch: pytest.M
         async def choose(_connection: object, _words: list[str]) -> bool:
             return forced
 
-        monkeypatch.setattr(search, "common", choose)
+        monkeypatch.setattr(search, "remembered_common", choose)
     return str(request.param)
 
 

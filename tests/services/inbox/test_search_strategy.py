@@ -83,7 +83,7 @@ async def test_the_share_decides(connection: AsyncConnection, monkeypatch: pytes
     assert await search.common(connection, ["often"]) is False  # half is no longer enough
 
 
-async def test_a_list_asks_once_per_words_and_remembers(
+async def test_the_planner_is_asked_once_per_words_and_the_answer_remembered(
     connection: AsyncConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await connection.execute(text("ANALYZE messages"))
