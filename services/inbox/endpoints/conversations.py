@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.inbox.dependencies import PrincipalDep, StateDep
@@ -34,6 +35,7 @@ from shared.errors import BadRequest, ValidationFailed
 from shared.events import utcnow
 from shared.events.inbound import Timestamp
 from shared.http.pagination import CursorError, decode_cursor, encode_cursor
+from shared.http.query import QueryModel
 from shared.logging import get_logger
 from shared.sentiment import SENTIMENT_LABELS
 
@@ -42,13 +44,11 @@ log = get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size (1-200).")]
-SentimentQuery = Annotated[
-    list[str] | None,
-    Query(
-        description="negative, neutral or positive (the conversation's sentiment); repeat it or separate "
-        "labels with commas for several."
-    ),
-]
+SENTIMENT_DESCRIPTION = (
+    "negative, neutral or positive (the conversation's sentiment); repeat it or separate labels with "
+    "commas for several."
+)
+SentimentQuery = Annotated[list[str] | None, Query(description=SENTIMENT_DESCRIPTION)]
 
 
 def sentiment_labels(raw: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -118,59 +118,49 @@ def conversation_filter(
     )
 
 
-@router.get("/conversations", response_model=Page[ConversationOut])
+class ListQuery(BaseModel):
+    """The conversation list's query string (:class:`shared.http.query.QueryModel`)."""
+
+    status: Literal["open", "pending", "snoozed", "resolved"] | None = None
+    channel_id: UUID | None = None
+    assignee_id: UUID | Literal["me", "none"] | None = Field(
+        None, description="A user id, `me`, or `none` (unassigned)."
+    )
+    team_id: UUID | None = None
+    label_id: UUID | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    unread: bool | None = Field(None, description="true: only conversations the caller has not read.")
+    q: str | None = Field(
+        None, min_length=1, max_length=200, description="Full text over messages and contact names."
+    )
+    since: Timestamp | None = Field(None, description="Last activity at or after (ISO 8601).")
+    until: Timestamp | None = Field(None, description="Last activity before (ISO 8601).")
+    updated_since: Timestamp | None = Field(None, description="ISO 8601 with a zone.")
+    sentiment: list[str] | None = Field(None, description=SENTIMENT_DESCRIPTION)
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200, description="Page size (1-200).")
+
+
+_LIST_QUERY = QueryModel(ListQuery)
+
+
+@router.get("/conversations", response_model=Page[ConversationOut], openapi_extra=_LIST_QUERY.openapi)
 async def list_conversations(
-    principal: PrincipalDep,
-    state: StateDep,
-    status: Literal["open", "pending", "snoozed", "resolved"] | None = None,
-    channel_id: UUID | None = None,
-    assignee_id: Annotated[
-        UUID | Literal["me", "none"] | None, Query(description="A user id, `me`, or `none` (unassigned).")
-    ] = None,
-    team_id: UUID | None = None,
-    label_id: UUID | None = None,
-    priority: Literal["low", "normal", "high", "urgent"] | None = None,
-    unread: Annotated[
-        bool | None, Query(description="true: only conversations the caller has not read.")
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(min_length=1, max_length=200, description="Full text over messages and contact names."),
-    ] = None,
-    since: Annotated[Timestamp | None, Query(description="Last activity at or after (ISO 8601).")] = None,
-    until: Annotated[Timestamp | None, Query(description="Last activity before (ISO 8601).")] = None,
-    updated_since: Annotated[Timestamp | None, Query(description="ISO 8601 with a zone.")] = None,
-    sentiment: SentimentQuery = None,
-    cursor: str | None = None,
-    limit: Limit = 50,
+    principal: PrincipalDep, state: StateDep, query: Annotated[ListQuery, Depends(_LIST_QUERY)]
 ) -> Response:
     """Conversations, most recent activity first, with keyset pagination; every filter combines.
 
     The order is stable: a conversation that gets new activity while you page moves to the top and
     is not shown twice; follow ``updated_since`` (or the live stream) to catch such changes.
     """
-    before = cursor_position(cursor, datetime, UUID)
-    where = conversation_filter(
-        principal,
-        status=status,
-        channel_id=channel_id,
-        assignee_id=assignee_id,
-        team_id=team_id,
-        label_id=label_id,
-        priority=priority,
-        unread=unread,
-        q=q,
-        since=since,
-        until=until,
-        updated_since=updated_since,
-        sentiment=sentiment,
-    )
+    limit, before = query.limit, cursor_position(query.cursor, datetime, UUID)
+    where = conversation_filter(principal, **query.model_dump(exclude={"cursor", "limit"}))
     async with state.read_connection() as connection:
         rows = await service.list_conversations(
             connection, principal.workspace_id, where, before, limit + 1, principal.user_id
         )
     page = rows.first(limit)
-    next_cursor = encode_cursor(*page.position(-1)) if page else cursor
+    next_cursor = encode_cursor(*page.position(-1)) if page else query.cursor
     return json_page(conversations_fields(page), has_more=len(rows) > limit, next_cursor=next_cursor)
 
 

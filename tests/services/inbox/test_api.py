@@ -317,6 +317,39 @@ async def test_unknown_routes_and_methods_are_problem_details(api: httpx.AsyncCl
     assert wrong.json()["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "query.limit"),
+        ({"status": "closed"}, "query.status"),
+        ({"channel_id": "not-an-id"}, "query.channel_id"),
+        ({"since": "2026-11-25T10:00:00"}, "query.since"),  # no zone
+        ({"unread": "maybe"}, "query.unread"),
+    ],
+)
+async def test_a_bad_list_parameter_is_a_400_naming_it(
+    api: httpx.AsyncClient, tenant: Tenant, params: dict[str, str], field: str
+) -> None:
+    response = await api.get("/v1/conversations", params=params, headers=tenant.auth)
+
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "validation_failed"
+    assert field in {error["field"] for error in body["errors"]}
+
+
+async def test_the_openapi_document_lists_the_list_parameters(api: httpx.AsyncClient) -> None:
+    operation = (await api.get("/openapi.json")).json()["paths"]["/v1/conversations"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+
+    assert set(parameters) == {
+        "status", "channel_id", "assignee_id", "team_id", "label_id", "priority", "unread", "q",
+        "since", "until", "updated_since", "sentiment", "cursor", "limit",
+    }  # fmt: skip
+    assert parameters["status"]["schema"]["anyOf"][0]["enum"] == ["open", "pending", "snoozed", "resolved"]
+    assert parameters["limit"]["schema"]["maximum"] == 200
+
+
 async def test_operations_endpoints(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = (await api.get("/readyz")).json()
