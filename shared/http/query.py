@@ -3,9 +3,10 @@
 FastAPI handles query parameters one by one, looking at each one's type again on every request. For
 the conversation list's fourteen parameters that cost the web process more CPU than validating them
 all as one model does: 1.25-1.27 against 1.05-1.09 ms of CPU per page in all (``bench/listing.py``'s
-(a) on the development store, two runs each, warm-up included). :class:`QueryModel` validates the model, answers bad input as
-FastAPI does (a ``RequestValidationError``, so the same 400 problem with ``query.<name>`` fields),
-and describes the parameters in the OpenAPI document from the model's JSON schema.
+(a) on the development store, two runs each, warm-up included). :class:`QueryModel` validates the
+model, answers bad input as FastAPI does (a ``RequestValidationError``, so the same 400 problem with
+``query.<name>`` fields), and describes the parameters in the OpenAPI document from the model's
+JSON schema.
 """
 
 from __future__ import annotations

@@ -354,11 +354,11 @@ def _list_statement(dialect: Dialect, names: frozenset[str], with_unread: bool, 
         # The matches are collected and sorted (search.conversation_matches): take the page's ids
         # first, then read the page's rows, read marks and unread counts for those alone. In one
         # select, PostgreSQL joined every match to its read mark before sorting.
-        page = newest_first(
-            select(Conversation.id).where(*conversation_filters(dialect.name, names)),
-            after_position=after_position,
-            order=order,
-        ).correlate(None)  # its own conversations (and labels), not the outer select's
+        page = (
+            _ids_in_list_order(dialect.name, names)
+            .with_only_columns(Conversation.id)
+            .correlate(None)  # its own conversations (and labels), not the outer select's
+        )
         # The page's ids meet every filter and follow the position; the label filter stays for
         # its join, whose copies are the order's columns.
         kept = names & {"workspace_id", "label_id"}
@@ -457,13 +457,22 @@ async def filtered_ids(
     ``before``, at most ``limit``: ``(id, last_activity_at)``."""
     dialect = session.get_bind().dialect.name
     values = filter_values(dialect, workspace_id, where) | page_values(before, limit)
-    order = list_order(values)
-    activity: Any = order[0]  # the position in the list's order, as the list's cursor is
+    return [
+        (row.id, row.last_activity_at)
+        for row in await session.execute(_ids_in_list_order(dialect, values), values)
+    ]
+
+
+def _ids_in_list_order(dialect: str, names: Collection[str]) -> Select[Any]:
+    """A page of the list without its rows: the ids of the conversations the filter of ``names``
+    selects and their positions (``last_activity_at`` as the list's order has it, as its cursor
+    is), in list order, after the position when ``names`` has one, at most ``limit``."""
+    order = list_order(names)
+    activity: Any = order[0]
     query = select(Conversation.id, activity.label("last_activity_at")).where(
-        *conversation_filters(dialect, values)
+        *conversation_filters(dialect, names)
     )
-    query = newest_first(query, after_position=before is not None, order=order)
-    return [(row.id, row.last_activity_at) for row in await session.execute(query, values)]
+    return newest_first(query, after_position="before_at" in names, order=order)
 
 
 async def get_conversation(
