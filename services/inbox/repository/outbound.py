@@ -11,7 +11,15 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inbox.models import AuditEntry, IdempotencyKey, Message, MessageRevision, OutboxEntry
+from services.inbox import ids
+from services.inbox.models import (
+    AuditEntry,
+    Conversation,
+    IdempotencyKey,
+    Message,
+    MessageRevision,
+    OutboxEntry,
+)
 from services.inbox.repository import list_columns
 from shared.db import insert_for
 from shared.errors import TransientError
@@ -142,6 +150,37 @@ async def mark_sent(
         raise TransientError(f"the platform's copy of reply {message_id} was stored meanwhile") from exc
     if merged:  # the echo it replaced may have been the list's preview
         await list_columns.refresh_previews(session, [current.conversation_id])
+
+
+async def private_thread(
+    session: AsyncSession, reply: Message, thread_external_id: str, now: datetime
+) -> Conversation:
+    """The conversation of the private thread a private reply started, locked: the one the connector
+    stored from the thread's messages, or, when none has arrived yet, a new empty one under the same
+    key and id, which the thread's messages then join (its activity time a placeholder until they
+    do)."""
+    key = (Conversation.channel_id == reply.channel_id, Conversation.external_id == thread_external_id)
+    table = Conversation.__table__
+    await session.execute(
+        insert_for(session.get_bind().dialect.name, table)
+        .values(
+            id=ids.conversation_id(reply.channel_id, thread_external_id),
+            workspace_id=reply.workspace_id,
+            channel_id=reply.channel_id,
+            external_id=thread_external_id,
+            status="open",
+            status_changed_at=now,  # as the ingest's new conversations
+            last_activity_at=reply.sent_at or now,
+            activity_confirmed=False,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.channel_id, table.c.external_id])
+    )
+    thread = await session.scalar(select(Conversation).where(*key).with_for_update())
+    assert thread is not None  # inserted above, or there already
+    return thread
 
 
 async def mark_failed(

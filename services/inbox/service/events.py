@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inbox.models import AuditEntry, OutboxEntry
+from services.inbox.models import AuditEntry, Conversation, OutboxEntry
 from services.inbox.repository import outbound as repo
 from services.inbox.service.access import Principal
 from shared.events.domain import DomainChange, DomainEvent, DomainType, domain_subject
@@ -46,6 +46,38 @@ async def announce(
         ),
     )
     return event.id
+
+
+async def announce_conversation_change(
+    session: AsyncSession,
+    conversation: Conversation,
+    changes: dict[str, Any],
+    now: datetime,
+    *,
+    actor_user_id: uuid.UUID | None = None,
+) -> list[str]:
+    """Queue ``conversation.updated`` for these changes of a conversation (``{field: {"before": ...,
+    "after": ...}}``), and ``conversation.assigned`` too when they include its assignee or team;
+    returns the outbox ids."""
+    change = DomainChange(
+        conversation_id=conversation.id,
+        actor_user_id=actor_user_id,
+        changes=changes,
+        data={"channel_id": str(conversation.channel_id)},
+    )
+    announced = [await announce(session, conversation.workspace_id, "conversation.updated", change, now)]
+    if "assignee_id" in changes or "team_id" in changes:
+        assigned = {k: v for k, v in changes.items() if k in ("assignee_id", "team_id", "version")}
+        announced.append(
+            await announce(
+                session,
+                conversation.workspace_id,
+                "conversation.assigned",
+                change.model_copy(update={"changes": assigned}),
+                now,
+            )
+        )
+    return announced
 
 
 async def audit(

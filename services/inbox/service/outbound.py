@@ -17,11 +17,11 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inbox.errors import ConversationNotFound, MessageNotFound
-from services.inbox.models import AuditEntry, Channel, Message, OutboxEntry
+from services.inbox.models import AuditEntry, Channel, Conversation, Message, OutboxEntry
 from services.inbox.repository import channels as channel_repo
 from services.inbox.repository import outbound as repo
 from services.inbox.repository import reads
-from services.inbox.service.events import announce
+from services.inbox.service.events import announce, announce_conversation_change
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.events import Event, encode_event
 from shared.events.commands import (
@@ -320,7 +320,8 @@ OutcomeEvent = ReplySent | ReplyFailed | ModerationCompleted
 async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetime) -> list[str]:
     """Record what the reply service reports; applying the same outcome twice changes nothing.
 
-    Returns the outbox ids of the domain events it queued (a reply sent or failed).
+    Returns the outbox ids of the domain events it queued (a reply sent or failed; a private reply's
+    thread given to its sender).
     """
     if isinstance(event, ReplySent):
         sent = event.payload
@@ -328,7 +329,16 @@ async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetim
         # Read before the update: the ORM update writes its values into the loaded object too.
         prior = message.delivery_status if message is not None else None
         await repo.mark_sent(session, sent.message_id, list(sent.platform_message_ids), sent.sent_at, now)
-        return await _announce_delivery(session, message, prior, "sent", None, now)
+        announced = await _announce_delivery(session, message, prior, "sent", None, now)
+        first_time = prior != "sent"
+        if (
+            message is not None
+            and message.meta.get("private_to")
+            and first_time
+            and sent.platform_message_ids
+        ):
+            announced += await _adopt_private_thread(session, message, sent.platform_message_ids[0], now)
+        return announced
     if isinstance(event, ReplyFailed):
         failure = event.payload
         status: Literal["failed", "unknown"] = "unknown" if failure.code == "delivery_unknown" else "failed"
@@ -339,6 +349,45 @@ async def apply_outcome(session: AsyncSession, event: OutcomeEvent, now: datetim
         return await _announce_delivery(session, message, prior, status, reason, now)
     await _apply_moderation(session, event, now)
     return []
+
+
+PRIVATE_THREAD_FIELDS = ("status", "assignee_id", "team_id")
+
+
+async def _adopt_private_thread(
+    session: AsyncSession, reply: Message, thread_external_id: str, now: datetime
+) -> list[str]:
+    """The private thread a private reply started is the replying agent's: its conversation goes to
+    them (and to the public conversation's team) unless someone assigned it already, and waits on
+    the customer (``pending``) unless the customer has written in it or its status was changed.
+    Both outcomes, the reply's and the connector's copy of it, may come first; either way the thread
+    ends the same. Returns the outbox ids of what it announced (nothing when nothing changed)."""
+    parent = await session.get(Conversation, reply.conversation_id)
+    thread = await repo.private_thread(session, reply, thread_external_id, now)
+    before = {name: getattr(thread, name) for name in PRIVATE_THREAD_FIELDS}
+    thread.assignee_id = thread.assignee_id or reply.sent_by_user_id
+    thread.team_id = thread.team_id or (parent.team_id if parent is not None else None)
+    untouched = thread.status == "open" and thread.status_changed_at == thread.created_at
+    if untouched and thread.last_inbound_at is None:
+        # With no time of change, any answer of the customer's takes it back to open. A time would
+        # not do: Reddit's are whole seconds, and the answer could look older than it.
+        thread.status = "pending"
+        thread.status_changed_at = None
+    changes: dict[str, Any] = {
+        name: {"before": _json_id(before[name]), "after": _json_id(getattr(thread, name))}
+        for name in PRIVATE_THREAD_FIELDS
+        if before[name] != getattr(thread, name)
+    }
+    if not changes:
+        return []
+    thread.version += 1
+    thread.updated_at = now
+    changes["version"] = {"before": thread.version - 1, "after": thread.version}
+    return await announce_conversation_change(session, thread, changes, now)
+
+
+def _json_id(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 async def _announce_delivery(

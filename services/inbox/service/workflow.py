@@ -36,7 +36,7 @@ from services.inbox.repository import outbound as outbound_repo
 from services.inbox.repository import workflow as repo
 from services.inbox.service import outbound
 from services.inbox.service.access import Principal, Role
-from services.inbox.service.events import announce, audit
+from services.inbox.service.events import announce, announce_conversation_change, audit
 from shared.events.domain import DomainChange
 
 WORKFLOW_FIELDS = ("status", "snoozed_until", "assignee_id", "team_id", "priority")
@@ -180,26 +180,9 @@ async def apply_changes(
         before={name: change["before"] for name, change in changes.items()},
         after={name: change["after"] for name, change in changes.items()},
     )
-    payload = DomainChange(
-        conversation_id=conversation.id,
-        actor_user_id=principal.user_id,
-        changes=changes,
-        data={"channel_id": str(conversation.channel_id)},
+    outcome.outbox_ids += await announce_conversation_change(
+        session, conversation, changes, now, actor_user_id=principal.user_id
     )
-    outcome.outbox_ids.append(
-        await announce(session, conversation.workspace_id, "conversation.updated", payload, now)
-    )
-    if "assignee_id" in changes or "team_id" in changes:
-        assigned = {k: v for k, v in changes.items() if k in ("assignee_id", "team_id", "version")}
-        outcome.outbox_ids.append(
-            await announce(
-                session,
-                conversation.workspace_id,
-                "conversation.assigned",
-                payload.model_copy(update={"changes": assigned}),
-                now,
-            )
-        )
     return outcome
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
+from services.inbox import ids
 from services.inbox.models import Message
 from services.inbox.repository.outbound import mark_sent
 from shared.bus.client import Bus
@@ -20,7 +21,7 @@ from shared.errors import TransientError
 from shared.events.commands import ReplySending, ReplySent, outcome_subject
 from tests.fakes.reddit import FakeReddit
 from tests.services.reddit.conftest import Account, connect_account, messages_of
-from tests.support import Tenant, conversation_messages, wait_for
+from tests.support import Tenant, add_user, conversation_messages, unique, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -119,6 +120,7 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
     reddit: FakeReddit,
     account: Account,
     thread: dict[str, Any],
+    engine: AsyncEngine,
     first: str,
 ) -> None:
     # Either the reply service learns the composed message's id before the connector lists its copy
@@ -126,7 +128,14 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
     slowed = "/message/messages" if first == "outcome" else "/message/sent"
     reddit.inject(slowed, delay=1.5, times=3)
     comment = thread["messages"][1]
-    response = await _reply(api, tenant, comment, "Send me your order number here, please.", private=True)
+    agent = await add_user(engine, tenant.workspace_id)
+    team = (await api.post("/v1/teams", json={"name": unique("Reddit")}, headers=tenant.auth)).json()
+    public_id = comment["conversation_id"]
+    routed = await api.patch(
+        f"/v1/conversations/{public_id}", json={"team_id": team["id"]}, headers=tenant.auth
+    )
+    assert routed.status_code == 200, routed.text
+    response = await _reply(api, agent, comment, "Send me your order number here, please.", private=True)
     assert response.status_code == 202, response.text
     sent = await _delivered(api, tenant, response.json()["id"])
     assert sent["delivery"]["status"] == "sent"
@@ -137,8 +146,15 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
     assert sent["external_id"] == f"piazza:{sent['id']}"
     assert sent["meta"]["platform_message_ids"] == [composed.fullname]
     assert sent["meta"]["private_to"] == "bob"
-    # The private thread is a conversation of its own that starts with that message, and Bob's
-    # answer joins it.
+    # The private thread is the replying agent's conversation, in the public one's team, waiting on
+    # Bob, whichever arrived first: the reply's outcome (the thread is created, empty) or the
+    # connector's copy of it.
+    thread_id = ids.conversation_id(uuid.UUID(thread["channel"]["id"]), composed.fullname)
+    started = (await api.get(f"/v1/conversations/{thread_id}", headers=tenant.auth)).json()
+    assignment = {"assignee_id": str(agent.user_id), "team_id": team["id"]}
+    assert started["status"] == "pending"
+    assert {k: started[k] for k in assignment} == assignment
+    # Bob's answer joins it and takes it back to open, still the agent's.
     reddit.reply_pm(composed, author="bob", body="It is 4417, thanks!")
     private = await messages_of(api, tenant, thread["channel"]["id"], composed.fullname, 2)
     assert sorted((m["direction"], m["text"]) for m in private) == [
@@ -146,7 +162,11 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
         ("outbound", "Send me your order number here, please."),
     ]
     assert composed.fullname in {m["external_id"] for m in private}
-    assert private[0]["conversation_id"] != comment["conversation_id"]
+    assert {m["conversation_id"] for m in private} == {str(thread_id)}
+    answered = (await api.get(f"/v1/conversations/{thread_id}", headers=tenant.auth)).json()
+    assert answered["status"] == "open"
+    assert {k: answered[k] for k in assignment} == assignment
+    assert answered["version"] == started["version"] + 1
     public = await messages_of(api, tenant, thread["channel"]["id"], thread["post"].fullname, 3)
     assert [m["id"] for m in public] == [*(m["id"] for m in thread["messages"]), sent["id"]]
     # The reply in the public conversation points to its copy for answering or deleting it.
