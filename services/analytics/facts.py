@@ -19,6 +19,9 @@ log = get_logger(__name__)
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
+COPY = "copy"
+"""The direction of an outbound message received from the platform that is a copy of a Piazza reply
+(counted once, as the reply)."""
 LABEL_LENGTH = 64
 """The longest label kept (the inbox's label ids are 36 characters; the label tables' width)."""
 _TEXT_KEPT = 1000  # characters of a message kept for topic examples and keyword matching
@@ -39,6 +42,10 @@ class MessageSeen:
     sentiment_score: float | None = None
     language: str | None = None
     text: str | None = None
+    external_id: str | None = None
+    """The platform's id of an outbound message received from the platform."""
+    platform_ids: tuple[str, ...] = ()
+    """The platform ids a Piazza reply became."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,7 @@ def facts_of(event: DomainEvent) -> list[Fact]:
                 sentiment_score=_float(sentiment.get("score")) if direction == INBOUND else None,
                 language=sentiment.get("language"),
                 text=_text(data.get("text")),
+                external_id=_platform_id(data.get("external_id")) if direction != INBOUND else None,
             )
         ]
     if event.type == "conversation.message_sent" and payload.conversation_id and payload.message_id:
@@ -116,6 +124,7 @@ def facts_of(event: DomainEvent) -> list[Fact]:
                 author_key=str(payload.actor_user_id) if payload.actor_user_id else None,
                 occurred_at=_time(data.get("sent_at")) or event.occurred_at,
                 text=_text(data.get("text")),
+                platform_ids=_platform_ids(data.get("platform_message_ids")),
             )
         ]
     if event.type == "conversation.updated" and payload.conversation_id:
@@ -176,6 +185,20 @@ def _conversation_changes(
             )
         )
     return facts
+
+
+PLATFORM_ID_LENGTH = 512
+"""The longest platform message id kept (the inbox's ``messages.external_id`` width)."""
+
+
+def _platform_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= PLATFORM_ID_LENGTH else None
+
+
+def _platform_ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(sorted({kept for item in value if (kept := _platform_id(item)) is not None}))
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Float, Index, Integer, MetaData, String, Text, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.analytics.facts import LABEL_LENGTH
+from services.analytics.facts import LABEL_LENGTH, PLATFORM_ID_LENGTH
 from shared.db import NAMING_CONVENTION, JSONType, UTCDateTime
 
 VERSION_TABLE = "alembic_version_analytics"
@@ -29,7 +29,9 @@ class Base(DeclarativeBase):
 
 
 class MessageFact(Base):
-    """A message as analytics counts it: inbound from a customer or outbound from the team."""
+    """A message as analytics counts it: inbound from a customer or outbound from the team. A
+    ``copy`` is the platform's copy of an outbound message already counted as a Piazza reply (a
+    Reddit comment listed back, the first message of a private reply's thread): it counts nowhere."""
 
     __tablename__ = "analytics_messages"
 
@@ -46,12 +48,26 @@ class MessageFact(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     corrected_sentiment: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
+    """The platform's id of an outbound message received from the platform, to recognise it as a copy."""
 
     __table_args__ = (
         Index("ix_analytics_messages_workspace_time", "workspace_id", "occurred_at"),
         Index("ix_analytics_messages_conversation", "conversation_id", "direction", "occurred_at"),
         Index("ix_analytics_messages_bucket", "workspace_id", "channel_id", "hour"),
+        Index("ix_analytics_messages_external", "channel_id", "external_id"),
     )
+
+
+class SentId(Base):
+    """A platform id a Piazza reply became on its channel: an outbound message received with it is
+    a copy of the reply."""
+
+    __tablename__ = "analytics_sent_ids"
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    platform_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 
 class StatusFact(Base):

@@ -30,6 +30,7 @@ from services.analytics.models import (
     LabelFact,
     LabelHourlyRollup,
     MessageFact,
+    SentId,
     StatusFact,
     TermCount,
 )
@@ -44,6 +45,7 @@ log = get_logger(__name__)
 
 DERIVED = (
     MessageFact,
+    SentId,
     StatusFact,
     LabelFact,
     CorrectionFact,

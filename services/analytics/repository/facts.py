@@ -12,7 +12,14 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics.buckets import hour_of
-from services.analytics.facts import LabelsChanged, MessageSeen, SentimentCorrected, StatusChanged
+from services.analytics.facts import (
+    COPY,
+    OUTBOUND,
+    LabelsChanged,
+    MessageSeen,
+    SentimentCorrected,
+    StatusChanged,
+)
 from services.analytics.models import (
     Author,
     AuthorHour,
@@ -21,6 +28,7 @@ from services.analytics.models import (
     CorrectionFact,
     LabelFact,
     MessageFact,
+    SentId,
     StatusFact,
     TermCount,
     WorkspaceSettings,
@@ -57,6 +65,7 @@ async def insert_messages(session: AsyncSession, messages: Sequence[MessageSeen]
             "language": m.language,
             "corrected_sentiment": None,
             "text": m.text,
+            "external_id": m.external_id,
         }
         for m in unique.values()
     ]
@@ -69,6 +78,63 @@ async def insert_messages(session: AsyncSession, messages: Sequence[MessageSeen]
         )
         new.update((await session.execute(statement, list(chunk))).scalars())
     return new
+
+
+async def record_sent_ids(session: AsyncSession, messages: Sequence[MessageSeen]) -> None:
+    """Remember the platform ids these replies became (on their channel: a reply whose event named
+    none cannot be matched to its copies)."""
+    rows = [
+        {"channel_id": m.channel_id, "platform_id": platform_id, "message_id": m.id}
+        for m in messages
+        if m.channel_id is not None
+        for platform_id in m.platform_ids
+    ]
+    for chunk in _chunks(rows):
+        await session.execute(
+            insert_for(_dialect(session), SentId.__table__).on_conflict_do_nothing(), list(chunk)
+        )
+
+
+async def copies_among(session: AsyncSession, messages: Sequence[MessageSeen]) -> set[uuid.UUID]:
+    """Of these outbound messages received from the platform, the copies of Piazza replies."""
+    keys = {
+        m.id: (m.channel_id, m.external_id)
+        for m in messages
+        if m.direction == OUTBOUND and m.channel_id is not None and m.external_id is not None
+    }
+    grouped: dict[uuid.UUID, set[str]] = {}
+    for channel_id, platform_id in keys.values():
+        grouped.setdefault(channel_id, set()).add(platform_id)
+    replies: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+    for channel_id, platform_ids in grouped.items():
+        found = await session.execute(
+            select(SentId.channel_id, SentId.platform_id, SentId.message_id).where(
+                SentId.channel_id == channel_id, SentId.platform_id.in_(sorted(platform_ids))
+            )
+        )
+        replies.update({(channel, platform_id): reply for channel, platform_id, reply in found})
+    return {message_id for message_id, key in keys.items() if replies.get(key, message_id) != message_id}
+
+
+async def mark_copies(session: AsyncSession, messages: Sequence[MessageSeen]) -> set[uuid.UUID]:
+    """Turn the stored outbound messages that these replies' platform ids reveal as copies into
+    copies; returns their ids."""
+    replies = [m for m in messages if m.channel_id is not None and m.platform_ids]
+    marked: set[uuid.UUID] = set()
+    for reply in replies:
+        result = await session.execute(
+            update(MessageFact)
+            .where(
+                MessageFact.channel_id == reply.channel_id,
+                MessageFact.external_id.in_(reply.platform_ids),
+                MessageFact.direction == OUTBOUND,
+                MessageFact.id != reply.id,
+            )
+            .values(direction=COPY)
+            .returning(MessageFact.id)
+        )
+        marked.update(result.scalars())
+    return marked
 
 
 async def insert_keyed(

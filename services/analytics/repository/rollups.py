@@ -63,22 +63,27 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def lock_channels(session: AsyncSession, channels: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
-    """Take each (workspace, channel)'s recount lock until the transaction ends (PostgreSQL; SQLite
-    has one writer at a time anyway), always in the same order, so batches never wait in a cycle.
+async def lock_channels(
+    session: AsyncSession, channels: Iterable[tuple[uuid.UUID, uuid.UUID]], *, lock: str = "recount"
+) -> None:
+    """Take each (workspace, channel)'s ``lock`` until the transaction ends (PostgreSQL; SQLite has
+    one writer at a time anyway), always in the same order, so batches never wait in a cycle.
 
-    A recount reads the messages committed when it runs; without the lock, two batches stored at once
-    (two workers, a worker and a rebuild) could each count without the other's messages, the later
-    writing its count last. With it, the later one waits, then reads the earlier one's messages."""
+    ``recount``: a recount reads the messages committed when it runs; without the lock, two batches
+    stored at once (two workers, a worker and a rebuild) could each count without the other's
+    messages, the later writing its count last. With it, the later one waits, then reads the earlier
+    one's messages. ``copies``: a reply and its copy stored at once could each miss the other
+    (``store_facts`` takes it first, before any ``recount``, which keeps the order)."""
     if _dialect(session) != "postgresql":
         return
-    keys = sorted({_lock_key(workspace_id, channel_id) for workspace_id, channel_id in channels})
+    keys = sorted({_lock_key(workspace_id, channel_id, lock) for workspace_id, channel_id in channels})
     for key in keys:
         await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-def _lock_key(workspace_id: uuid.UUID, channel_id: uuid.UUID) -> int:
-    digest = hashlib.blake2b(workspace_id.bytes + channel_id.bytes, digest_size=8).digest()
+def _lock_key(workspace_id: uuid.UUID, channel_id: uuid.UUID, lock: str) -> int:
+    salt = b"" if lock == "recount" else lock.encode()  # the recount keys as they always were
+    digest = hashlib.blake2b(workspace_id.bytes + channel_id.bytes + salt, digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics import topics
 from services.analytics.buckets import bucket_of, hour_of
-from services.analytics.facts import Fact, LabelsChanged, MessageSeen, SentimentCorrected, StatusChanged
+from services.analytics.facts import (
+    COPY,
+    Fact,
+    LabelsChanged,
+    MessageSeen,
+    SentimentCorrected,
+    StatusChanged,
+)
 from services.analytics.hours import Schedule, ScheduleError, business_seconds, parse_schedule
 from services.analytics.models import MessageFact, WorkspaceSettings
 from services.analytics.repository import facts as repo
@@ -41,19 +48,34 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     corrections = [f for f in facts if isinstance(f, SentimentCorrected)]
     touched = Touched()
 
+    # A platform's copy of a Piazza reply counts once, as the reply, whichever arrives first.
+    await rollups.lock_channels(
+        session,
+        {
+            (m.workspace_id, m.channel_id)
+            for m in messages
+            if m.channel_id and (m.platform_ids or m.external_id)
+        },
+        lock="copies",
+    )
+    await repo.record_sent_ids(session, messages)
+    copies = await repo.copies_among(session, messages)
+    messages = [replace(m, direction=COPY) if m.id in copies else m for m in messages]
     new_ids = await repo.insert_messages(session, messages)
+    copied = await repo.mark_copies(session, messages)
     await repo.insert_keyed(session, statuses, labels, corrections)
     # A correction may have arrived before its message: apply both ways.
     corrected = {c.message_id for c in corrections} | await repo.corrected_ids(session, new_ids)
     if corrected:
         await repo.apply_corrections(session, corrected)
+    recounted = corrected | copied  # stored before, changed now
     conversations = {m.conversation_id: m.workspace_id for m in messages if m.id in new_ids}
     conversations.update({s.conversation_id: s.workspace_id for s in statuses})
     conversations.update({c.conversation_id: c.workspace_id for c in labels})
     # What the rollups need of the changed messages: the new ones as they were just written (no
-    # need to read them back), the corrected older ones from the store.
+    # need to read them back), the older ones corrected or found to be copies from the store.
     written = {m.id: _stored(m) for m in messages if m.id in new_ids}
-    changed = [*written.values(), *await repo.messages_by_id(session, corrected - new_ids)]
+    changed = [*written.values(), *await repo.messages_by_id(session, recounted - new_ids)]
     conversations.update({m.conversation_id: m.workspace_id for m in changed})
     settings = await repo.workspace_settings(session, conversations.values())
 
@@ -63,7 +85,7 @@ async def store_facts(session: AsyncSession, facts: Sequence[Fact], *, bucket_se
     # Replies whose event named no channel take their conversation's, once a message tells it.
     filled = await repo.fill_channels(session, conversations)
     if filled:
-        changed = list(await repo.messages_by_id(session, new_ids | corrected))
+        changed = list(await repo.messages_by_id(session, new_ids | recounted))
 
     fresh = [m for m in changed if m.id in new_ids]
     await repo.record_authors(session, fresh)
@@ -104,6 +126,7 @@ def _stored(m: MessageSeen) -> MessageFact:
         sentiment_score=m.sentiment_score,
         language=m.language,
         text=m.text,
+        external_id=m.external_id,
     )
 
 

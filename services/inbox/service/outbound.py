@@ -420,7 +420,10 @@ async def _announce_delivery(
             "text": message.text,
             "delivery": {"status": status, "error": error},
             **(
-                {"sent_at": message.sent_at.isoformat() if message.sent_at else None}
+                {
+                    "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+                    "platform_message_ids": list(message.meta.get("platform_message_ids") or []),
+                }
                 if status == "sent"
                 else {}
             ),

@@ -28,14 +28,14 @@ from services.analytics.repository.rollups import recompute_label_hours
 from services.analytics.service import kpis
 from services.analytics.service.ingest import store_facts
 from shared.db import session_factory
-from tests.services.analytics.test_rollups import BASE, _deliver, _expected, _stream
+from tests.services.analytics.test_rollups import BASE, _deliver, _expected, _stream, counted
 
 pytestmark = pytest.mark.db
 
 
 def _brute_summary(facts: Sequence[Fact], scope: Scope) -> dict[str, Any]:
     """The summary's figures of ``scope``, counted one fact at a time."""
-    messages = [f for f in facts if isinstance(f, MessageSeen)]
+    messages = counted(facts)
     conversations = _expected(facts)["conversations"]
     channel_of = {c: v["channel_id"] for c, v in conversations.items()}
 
@@ -110,7 +110,7 @@ def _brute_summary(facts: Sequence[Fact], scope: Scope) -> dict[str, Any]:
     sentiments = [effective(m) for m in inbound]
     return {
         "inbound": len(inbound),
-        "outbound": len(scoped) - len(inbound),
+        "outbound": sum(1 for m in scoped if m.direction == "outbound"),
         "negative": sentiments.count("negative"),
         "neutral": sentiments.count("neutral"),
         "positive": sentiments.count("positive"),
@@ -136,8 +136,8 @@ def _brute_agents(facts: Sequence[Fact], scope: Scope) -> dict[str, tuple[int, i
         return (not scope.channels or channel in scope.channels) and set(scope.labels) <= set(labels)
 
     replies: dict[str, int] = {}
-    for m in facts:
-        if isinstance(m, MessageSeen) and m.direction == "outbound" and in_range(m.occurred_at):
+    for m in counted(facts):
+        if m.direction == "outbound" and m.author_key is not None and in_range(m.occurred_at):
             row = conversations[m.conversation_id]
             if matches(row["labels"], m.channel_id or row["channel_id"]):
                 replies[str(m.author_key)] = replies.get(str(m.author_key), 0) + 1

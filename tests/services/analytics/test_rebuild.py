@@ -35,7 +35,8 @@ async def bus(nats_url: str, bus_prefix: str) -> AsyncIterator[Bus]:
 def event_of(fact: Fact) -> DomainEvent:
     """The domain event the inbox publishes for a fact (the inverse of ``facts_of``)."""
     workspace = str(fact.workspace_id)
-    if isinstance(fact, MessageSeen) and fact.direction == "inbound":
+    if isinstance(fact, MessageSeen) and (fact.direction == "inbound" or fact.external_id):
+        # A customer's message, or one the platform listed back from the account itself.
         return DomainEvent(
             type="conversation.message_received",
             workspace=workspace,
@@ -45,7 +46,8 @@ def event_of(fact: Fact) -> DomainEvent:
                 message_id=fact.id,
                 data={
                     "channel_id": str(fact.channel_id),
-                    "direction": "inbound",
+                    "external_id": fact.external_id,
+                    "direction": fact.direction,
                     "author_identity_id": fact.author_key,
                     "text": fact.text,
                     "sent_at": fact.occurred_at.isoformat(),
@@ -72,6 +74,7 @@ def event_of(fact: Fact) -> DomainEvent:
                     "channel_id": str(fact.channel_id) if fact.channel_id else None,
                     "text": fact.text,
                     "sent_at": fact.occurred_at.isoformat(),
+                    "platform_message_ids": list(fact.platform_ids),
                 },
             ),
         )
@@ -120,7 +123,7 @@ async def test_a_rebuild_replays_the_stream_into_the_same_figures(
     engine: AsyncEngine, bus: Bus, settings_kwargs: dict[str, object]
 ) -> None:
     settings = AnalyticsSettings(**settings_kwargs, bucket_seconds=BUCKET)  # type: ignore[arg-type]
-    streams = [_stream(seed) for seed in (11, 12)]
+    streams = [_stream(seed) for seed in (11, 12, 15)]  # 15 holds two copies of replies
     events = [event_of(fact) for facts in streams for fact in facts]
     random.Random(4).shuffle(events)
     await bus.publish_many([(domain_subject(e.workspace, e.type), e) for e in events])

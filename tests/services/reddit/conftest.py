@@ -16,6 +16,7 @@ from services.reply.config import ReplySettings
 from shared.http import build_app
 from tests.fakes.reddit import FakeReddit, RateBudget
 from tests.fakes.reddit.factory import USER_AGENT
+from tests.services.analytics.conftest import analytics, analytics_settings  # noqa: F401 (fixtures)
 from tests.support import Tenant, conversation_messages, serving, unique, wait_for
 
 

@@ -177,6 +177,36 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
         assert "private thread with u/bob" in refused.json()["detail"]
 
 
+async def test_a_private_reply_counts_once_in_analytics(
+    api: httpx.AsyncClient,
+    analytics: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    thread: dict[str, Any],
+    engine: AsyncEngine,
+) -> None:
+    # The reply (message_sent) and the connector's copy of it, the private thread's first message
+    # (message_received, outbound), are one message sent: the copy counts nowhere.
+    agent = await add_user(engine, tenant.workspace_id)
+    response = await _reply(api, agent, thread["messages"][1], "Your order number, please?", private=True)
+    assert (await _delivered(api, tenant, response.json()["id"]))["delivery"]["status"] == "sent"
+    composed = reddit.account(account.username).sent[-1]
+    reddit.reply_pm(composed, author="bob", body="It is 4417")
+    await messages_of(api, tenant, thread["channel"]["id"], composed.fullname, 2)
+
+    async def counted() -> dict[str, Any] | None:
+        found = await analytics.get("/v1/analytics/agents", headers=tenant.auth)
+        replies = {a["agent_id"]: a["replies"] for a in found.json()["agents"]}
+        summary: dict[str, Any] = (await analytics.get("/v1/analytics/summary", headers=tenant.auth)).json()
+        # The reply is counted, and so is Bob's answer, whose event follows the copy's.
+        done = replies.get(str(agent.user_id)) == 1 and summary["messages"]["inbound"] == 3
+        return summary if done else None
+
+    summary = await wait_for(counted, timeout=20)
+    assert summary["messages"]["outbound"] == 1
+
+
 async def test_bad_replies_are_400_before_anything_is_sent(
     api: httpx.AsyncClient, tenant: Tenant, reddit: FakeReddit, account: Account, thread: dict[str, Any]
 ) -> None:
