@@ -176,7 +176,8 @@ async def private_thread(
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=[table.c.channel_id, table.c.external_id])
+        # Any conflict: the ingest may be inserting the same row (same key, same id) right now.
+        .on_conflict_do_nothing()
     )
     thread = await session.scalar(select(Conversation).where(*key).with_for_update())
     assert thread is not None  # inserted above, or there already

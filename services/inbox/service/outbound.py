@@ -362,6 +362,9 @@ async def _adopt_private_thread(
     the customer (``pending``) unless the customer has written in it or its status was changed.
     Both outcomes, the reply's and the connector's copy of it, may come first; either way the thread
     ends the same. Returns the outbox ids of what it announced (nothing when nothing changed)."""
+    channel = await session.get(Channel, reply.channel_id)
+    if channel is None or not channel.config.get("inbox", True):
+        return []  # the account's private messages are not followed: the thread never arrives
     parent = await session.get(Conversation, reply.conversation_id)
     thread = await repo.private_thread(session, reply, thread_external_id, now)
     before = {name: getattr(thread, name) for name in PRIVATE_THREAD_FIELDS}

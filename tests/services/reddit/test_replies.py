@@ -177,6 +177,28 @@ async def test_a_private_reply_composes_a_new_message_whose_thread_is_a_conversa
         assert "private thread with u/bob" in refused.json()["detail"]
 
 
+async def test_a_private_reply_from_an_account_whose_inbox_is_not_followed_starts_no_conversation(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    connector: Any,
+    replier: Any,
+) -> None:
+    # Its private messages never arrive: an empty conversation waiting for them would stay empty.
+    channel = await connect_account(api, tenant, account, subreddits=[subreddit], inbox=False)
+    post = reddit.submit(subreddit, author="jane_doe", title="Where is my order?")
+    reddit.comment(post, author="bob", body="Mine too!")
+    comment = (await messages_of(api, tenant, channel["id"], post.fullname, 2))[1]
+    response = await _reply(api, tenant, comment, "Your order number, please?", private=True)
+    sent = await _delivered(api, tenant, response.json()["id"])
+    composed = reddit.account(account.username).sent[-1]
+    assert sent["meta"]["platform_message_ids"] == [composed.fullname]
+    thread_id = ids.conversation_id(uuid.UUID(channel["id"]), composed.fullname)
+    assert (await api.get(f"/v1/conversations/{thread_id}", headers=tenant.auth)).status_code == 404
+
+
 async def test_a_private_reply_counts_once_in_analytics(
     api: httpx.AsyncClient,
     analytics: httpx.AsyncClient,

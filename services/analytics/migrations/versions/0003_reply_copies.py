@@ -2,8 +2,9 @@
 
 A platform may list a Piazza reply back as a message of its own (Reddit lists the account's comments;
 a private reply's first message opens a thread of its own): such a copy is counted once, as the
-reply. Facts stored before this revision keep counting as they did; a rebuild
-(``piazza analytics rebuild``) recounts them.
+reply. Facts stored before this revision keep counting as they did, and so would a rebuild
+(``piazza analytics rebuild``): the ``conversation.message_sent`` events published before it do not
+carry the platform ids their replies became.
 
 Revision ID: 0003
 Revises: 0002
