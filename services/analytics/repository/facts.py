@@ -118,17 +118,22 @@ async def copies_among(session: AsyncSession, messages: Sequence[MessageSeen]) -
 
 async def mark_copies(session: AsyncSession, messages: Sequence[MessageSeen]) -> set[uuid.UUID]:
     """Turn the stored outbound messages that these replies' platform ids reveal as copies into
-    copies; returns their ids."""
-    replies = [m for m in messages if m.channel_id is not None and m.platform_ids]
+    copies (one statement per channel); returns their ids."""
+    became: dict[uuid.UUID, set[str]] = {}
+    replies: set[uuid.UUID] = set()
+    for m in messages:
+        if m.channel_id is not None and m.platform_ids:
+            became.setdefault(m.channel_id, set()).update(m.platform_ids)
+            replies.add(m.id)
     marked: set[uuid.UUID] = set()
-    for reply in replies:
+    for channel_id, platform_ids in became.items():
         result = await session.execute(
             update(MessageFact)
             .where(
-                MessageFact.channel_id == reply.channel_id,
-                MessageFact.external_id.in_(reply.platform_ids),
+                MessageFact.channel_id == channel_id,
+                MessageFact.external_id.in_(sorted(platform_ids)),
                 MessageFact.direction == OUTBOUND,
-                MessageFact.id != reply.id,
+                MessageFact.id.not_in(replies),
             )
             .values(direction=COPY)
             .returning(MessageFact.id)
