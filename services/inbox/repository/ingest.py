@@ -60,8 +60,10 @@ async def channel_workspaces(session: AsyncSession, channel_ids: set[UUID]) -> d
     return {row.id: row.workspace_id for row in result}
 
 
-async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
-    """Write every row of the plan inside the caller's transaction.
+async def store_plan(session: AsyncSession, plan: IngestPlan) -> dict[UUID, Row]:
+    """Write every row of the plan inside the caller's transaction. Returns the conversations its
+    customer messages may reopen (resolved, snoozed or pending) as they were just before
+    (:func:`reopened` tells which it did).
 
     Tables are written in foreign-key order and rows in key order, so concurrent batches take their
     row locks in the same order and cannot deadlock each other.
@@ -69,6 +71,7 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     dialect = session.get_bind().dialect.name
     await _upsert_contacts(session, dialect, _by_id(plan.contacts))
     await _upsert_identities(session, dialect, _by_id(plan.identities))
+    dormant = await _dormant_conversations(session, plan)
     labelled = await _upsert_conversations(session, dialect, _by_id(plan.conversations))
     await list_columns.order_labels(session, labelled)
     for message_round in plan.message_rounds:
@@ -84,6 +87,7 @@ async def store_plan(session: AsyncSession, plan: IngestPlan) -> None:
     await _upsert_reactions(session, dialect, [plan.reactions[key] for key in sorted(plan.reactions)])
     await _insert_thread_events(session, dialect, _by_id(plan.thread_events))
     await _touch_channels(session, dict(sorted(plan.channel_activity.items())))
+    return dormant
 
 
 def _by_id(rows: Mapping[UUID, Row]) -> list[Row]:
@@ -206,21 +210,37 @@ async def _upsert_conversations(
     return labelled
 
 
-async def dormant_conversations(session: AsyncSession, conversation_ids: Collection[UUID]) -> dict[UUID, Row]:
-    """Of these conversations, the resolved or snoozed ones: what an inbound message may reopen."""
-    if not conversation_ids:
+async def _dormant_conversations(session: AsyncSession, plan: IngestPlan) -> dict[UUID, Row]:
+    """Of the conversations a customer message of the plan goes to, the resolved, snoozed or pending
+    ones. Read with the locks the conversations' upsert takes right after (all of the plan's, in key
+    order, as it takes them): read without, an agent's status change committed in between would be
+    reopened by the upsert unannounced."""
+    candidates = {c for c, row in plan.conversations.items() if row["last_inbound_at"] is not None}
+    if not candidates:
         return {}
-    result = await session.execute(
-        select(
-            Conversation.id,
-            Conversation.workspace_id,
-            Conversation.channel_id,
-            Conversation.status,
-            Conversation.snoozed_until,
-            Conversation.version,
-        ).where(Conversation.id.in_(sorted(conversation_ids)), Conversation.status.in_(REOPENED_BY_INBOUND))
+    columns = (
+        Conversation.id,
+        Conversation.workspace_id,
+        Conversation.channel_id,
+        Conversation.status,
+        Conversation.snoozed_until,
+        Conversation.version,
     )
-    return {row.id: dict(row._mapping) for row in result}
+    keys = sorted(plan.conversations)
+    dormant: dict[UUID, Row] = {}
+    for start in range(0, len(keys), _CHUNK):
+        result = await session.execute(
+            select(*columns)
+            .where(Conversation.id.in_(keys[start : start + _CHUNK]))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+        dormant.update(
+            (row.id, dict(row._mapping))
+            for row in result
+            if row.id in candidates and row.status in REOPENED_BY_INBOUND
+        )
+    return dormant
 
 
 async def reopened(session: AsyncSession, candidates: Collection[UUID], now: datetime) -> dict[UUID, int]:

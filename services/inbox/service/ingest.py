@@ -138,10 +138,7 @@ async def store_events(
             error=plan.unscored[0][1][:300],
         )
     memory.prune(plan)
-    dormant = await repo.dormant_conversations(
-        session, [c for c, row in plan.conversations.items() if row["last_inbound_at"] is not None]
-    )
-    await repo.store_plan(session, plan)
+    dormant = await repo.store_plan(session, plan)
     outbox_ids = []
     for conversation_id, version in (await repo.reopened(session, dormant, now)).items():
         before = dormant[conversation_id]

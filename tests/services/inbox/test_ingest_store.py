@@ -8,12 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.inbox import ids
-from services.inbox.models import Contact, Conversation, Identity, Message, MessageRevision
+from services.inbox.models import Contact, Conversation, Identity, Message, MessageRevision, OutboxEntry
 from services.inbox.repository import outbound as outbound_repo
 from services.inbox.service.ingest import store_events
 from shared.db import session_factory
@@ -475,3 +476,45 @@ async def test_an_agents_deletion_during_an_ingest_batch_previews_what_the_batch
     await deletion
     assert (await _conversation_view(engine, tenant, channel_id, "thread"))[3] == "newest"
     assert (await _message(engine, channel_id, "b")).deleted_at is not None
+
+
+async def test_a_reopening_is_announced_when_an_agent_changed_the_status_while_the_batch_waited(
+    engine: AsyncEngine,
+) -> None:
+    """The batch reads what its customer message may reopen under the lock its upsert then holds:
+    an agent resolving the conversation meanwhile makes the batch wait, and the reopening it then
+    makes is announced, from the status the agent left."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the two transactions cannot interleave")
+    tenant = await make_tenant(engine)
+    channel_id = await _channel(engine, tenant)
+    await _store(engine, [[created(channel_id, "a", "hello", T0)]])
+    conversation_id = ids.conversation_id(channel_id, "thread")
+    sessions = session_factory(engine)
+
+    async def ingest() -> list[str]:
+        later = created(channel_id, "b", "still there?", T0 + timedelta(minutes=2))
+        async with sessions() as session, session.begin():
+            return (await store_events(session, [(later, 2)], datetime.now(UTC))).outbox_ids
+
+    async with sessions() as agent, agent.begin():
+        conversation = await agent.get(Conversation, conversation_id, with_for_update=True)
+        assert conversation is not None
+        conversation.status, conversation.status_changed_at = "resolved", T0 + timedelta(minutes=1)
+        conversation.version += 1
+        await agent.flush()
+        batch = asyncio.create_task(ingest())
+        await asyncio.sleep(0.3)
+        assert not batch.done(), "it waits for the agent's change"
+    [announced] = await batch
+    async with sessions() as session:
+        entry = await session.get(OutboxEntry, announced)
+        reopened = await session.get(Conversation, conversation_id)
+    assert entry is not None
+    assert reopened is not None
+    assert reopened.status == "open"
+    changes = orjson.loads(entry.payload)["payload"]["changes"]
+    assert changes == {
+        "status": {"before": "resolved", "after": "open"},
+        "version": {"before": 2, "after": reopened.version},
+    }
