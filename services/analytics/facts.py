@@ -124,7 +124,7 @@ def facts_of(event: DomainEvent) -> list[Fact]:
                 author_key=str(payload.actor_user_id) if payload.actor_user_id else None,
                 occurred_at=_time(data.get("sent_at")) or event.occurred_at,
                 text=_text(data.get("text")),
-                platform_ids=_platform_ids(data.get("platform_message_ids")),
+                platform_ids=_platform_ids(data.get("platform_message_ids"), event.id),
             )
         ]
     if event.type == "conversation.updated" and payload.conversation_id:
@@ -195,10 +195,13 @@ def _platform_id(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= PLATFORM_ID_LENGTH else None
 
 
-def _platform_ids(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(sorted({kept for item in value if (kept := _platform_id(item)) is not None}))
+def _platform_ids(value: Any, event_id: str) -> tuple[str, ...]:
+    """A reply's platform ids (a list of them); anything that is not an id is left out, and said."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    kept = [_platform_id(item) for item in items]
+    if None in kept:
+        log.warning("analytics.platform_ids.invalid", event_id=event_id, dropped=kept.count(None))
+    return tuple(sorted({platform_id for platform_id in kept if platform_id is not None}))
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

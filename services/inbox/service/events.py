@@ -48,6 +48,18 @@ async def announce(
     return event.id
 
 
+def json_ready(value: Any) -> Any:
+    """A field's value as an event's or audit entry's ``before``/``after`` (ids and times as
+    strings, collections sorted)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | list | tuple):
+        return sorted(json_ready(v) for v in value)
+    return value
+
+
 async def announce_conversation_change(
     session: AsyncSession,
     conversation: Conversation,

@@ -21,7 +21,7 @@ from services.inbox.models import AuditEntry, Channel, Conversation, Message, Ou
 from services.inbox.repository import channels as channel_repo
 from services.inbox.repository import outbound as repo
 from services.inbox.repository import reads
-from services.inbox.service.events import announce, announce_conversation_change
+from services.inbox.service.events import announce, announce_conversation_change, json_ready
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.events import Event, encode_event
 from shared.events.commands import (
@@ -377,7 +377,7 @@ async def _adopt_private_thread(
         thread.status = "pending"
         thread.status_changed_at = None
     changes: dict[str, Any] = {
-        name: {"before": _json_id(before[name]), "after": _json_id(getattr(thread, name))}
+        name: {"before": json_ready(before[name]), "after": json_ready(getattr(thread, name))}
         for name in PRIVATE_THREAD_FIELDS
         if before[name] != getattr(thread, name)
     }
@@ -387,10 +387,6 @@ async def _adopt_private_thread(
     thread.updated_at = now
     changes["version"] = {"before": thread.version - 1, "after": thread.version}
     return await announce_conversation_change(session, thread, changes, now)
-
-
-def _json_id(value: Any) -> Any:
-    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 async def _announce_delivery(

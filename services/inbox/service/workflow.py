@@ -36,7 +36,7 @@ from services.inbox.repository import outbound as outbound_repo
 from services.inbox.repository import workflow as repo
 from services.inbox.service import outbound
 from services.inbox.service.access import Principal, Role
-from services.inbox.service.events import announce, announce_conversation_change, audit
+from services.inbox.service.events import announce, announce_conversation_change, audit, json_ready
 from shared.events.domain import DomainChange
 
 WORKFLOW_FIELDS = ("status", "snoozed_until", "assignee_id", "team_id", "priority")
@@ -48,16 +48,6 @@ class Changed:
 
     outbox_ids: list[str] = field(default_factory=list)
     changed: bool = False
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | list | tuple):
-        return sorted(_json(v) for v in value)
-    return value
 
 
 def check_version(conversation: Conversation, expected: int | None) -> None:
@@ -156,12 +146,12 @@ async def apply_changes(
     )
     after = {name: getattr(conversation, name) for name in WORKFLOW_FIELDS}
     changes = {
-        name: {"before": _json(before[name]), "after": _json(after[name])}
+        name: {"before": json_ready(before[name]), "after": json_ready(after[name])}
         for name in WORKFLOW_FIELDS
         if before[name] != after[name]
     }
     if labels_before != labels_after:
-        changes["labels"] = {"before": _json(labels_before), "after": _json(labels_after)}
+        changes["labels"] = {"before": json_ready(labels_before), "after": json_ready(labels_after)}
     if not changes:
         return Changed()
     outcome = Changed(changed=True)
@@ -276,7 +266,7 @@ async def add_note(
             conversation_id=conversation.id,
             message_id=note_id,
             actor_user_id=principal.user_id,
-            data={"id": str(note_id), "text": text, "author_user_id": _json(principal.user_id)},
+            data={"id": str(note_id), "text": text, "author_user_id": json_ready(principal.user_id)},
         ),
         now,
     )

@@ -264,3 +264,34 @@ def test_a_label_longer_than_any_label_id_is_left_out_of_the_facts(caplog: pytes
     assert isinstance(stored, LabelsChanged)
     assert stored.labels == ("vip", "y" * LABEL_LENGTH)
     assert "analytics.labels.too_long" in caplog.text  # said, not silently dropped
+
+
+def test_platform_ids_that_are_not_ids_are_left_out_of_a_reply_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reply whose event names something other than platform ids is still counted; the ids it
+    does name still recognise its copies."""
+    from services.analytics.facts import PLATFORM_ID_LENGTH, facts_of
+
+    reply = MessageSeen(
+        id=uuid.uuid4(),
+        workspace_id=uuid.uuid4(),
+        channel_id=uuid.uuid4(),
+        conversation_id=uuid.uuid4(),
+        direction="outbound",
+        author_key=str(uuid.uuid4()),
+        occurred_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        text="done",
+    )
+    event = event_of(reply)
+    event.payload.data["platform_message_ids"] = ["t1_ok", 42, "", "x" * (PLATFORM_ID_LENGTH + 1)]
+    [stored] = facts_of(event)
+    assert isinstance(stored, MessageSeen)
+    assert stored.platform_ids == ("t1_ok",)
+    assert "analytics.platform_ids.invalid" in caplog.text
+    caplog.clear()
+    event.payload.data["platform_message_ids"] = {"not": "a list"}
+    [stored] = facts_of(event)
+    assert isinstance(stored, MessageSeen)
+    assert stored.platform_ids == ()
+    assert "analytics.platform_ids.invalid" in caplog.text

@@ -37,7 +37,18 @@ async def thread(
     replier: Any,
 ) -> dict[str, Any]:
     """A subreddit thread in the inbox: the post and one comment, with the channel."""
-    channel = await connect_account(api, tenant, account, subreddits=[subreddit])
+    return await _public_thread(api, tenant, reddit, account, subreddit)
+
+
+async def _public_thread(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    reddit: FakeReddit,
+    account: Account,
+    subreddit: str,
+    **channel_settings: Any,
+) -> dict[str, Any]:
+    channel = await connect_account(api, tenant, account, subreddits=[subreddit], **channel_settings)
     post = reddit.submit(subreddit, author="jane_doe", title="Where is my order?")
     comment = reddit.comment(post, author="bob", body="Mine too!")
     messages = await messages_of(api, tenant, channel["id"], post.fullname, 2)
@@ -187,10 +198,8 @@ async def test_a_private_reply_from_an_account_whose_inbox_is_not_followed_start
     replier: Any,
 ) -> None:
     # Its private messages never arrive: an empty conversation waiting for them would stay empty.
-    channel = await connect_account(api, tenant, account, subreddits=[subreddit], inbox=False)
-    post = reddit.submit(subreddit, author="jane_doe", title="Where is my order?")
-    reddit.comment(post, author="bob", body="Mine too!")
-    comment = (await messages_of(api, tenant, channel["id"], post.fullname, 2))[1]
+    thread = await _public_thread(api, tenant, reddit, account, subreddit, inbox=False)
+    channel, comment = thread["channel"], thread["messages"][1]
     response = await _reply(api, tenant, comment, "Your order number, please?", private=True)
     sent = await _delivered(api, tenant, response.json()["id"])
     composed = reddit.account(account.username).sent[-1]
